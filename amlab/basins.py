@@ -1,0 +1,559 @@
+"""Basin instruments for every model: token recovery, fixed points, critical radius (DESIGN §4).
+
+Every instrument corrupts with the one forward process of DESIGN §2
+(:func:`amlab.corruption.corrupt`) and then runs the model's *own* retrieval dynamics
+(:meth:`AssociativeMemory.retrieve`), so the numbers are comparable across models.
+
+Randomness. An instrument takes an integer ``seed`` and derives independent generators from
+it (:func:`spawn_generators`): one for the corruption, one for the dynamics. Every noise
+level starts from the same corruption stream (common random numbers), so, batch for batch,
+the set of resampled positions only grows with ``t``; differences between levels are then
+not blurred by fresh noise, and bisection on ``t`` sees a (nearly) monotone success count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from amlab._validation import as_tokens, check_finite, check_positive_int, check_unit_interval
+from amlab.corruption import corrupt
+from amlab.memory import AssociativeMemory
+from amlab.stats import Estimate, mean_estimate, proportion_estimate
+
+__all__ = [
+    "DEFAULT_LEVELS",
+    "CriticalRadius",
+    "FixedPointReport",
+    "RecoveryCurve",
+    "RecoveryPoint",
+    "RecoveryTrial",
+    "critical_radii",
+    "critical_radius",
+    "exact_recovery_counts",
+    "fixed_point_report",
+    "fixed_point_test",
+    "random_sequences",
+    "spawn_generators",
+    "token_recovery",
+]
+
+DEFAULT_LEVELS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0)
+"""The corruption levels of the seed paper's basin test (DESIGN §4)."""
+
+
+# -- shared plumbing -------------------------------------------------------------------------
+def spawn_generators(
+    seed: int, n: int, device: torch.device | str = "cpu"
+) -> list[torch.Generator]:
+    """``n`` statistically independent generators derived from one integer ``seed``."""
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    children = np.random.SeedSequence(int(seed)).spawn(check_positive_int("n", n))
+    gens = []
+    for child in children:
+        gen = torch.Generator(device=device)
+        gen.manual_seed(int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)))
+        gens.append(gen)
+    return gens
+
+
+def _progress_task(
+    progress: Progress | None, description: str, total: int | None
+) -> Callable[[], None]:
+    """Add a task to ``progress`` (if any) and return a function that advances it by one."""
+    if progress is None:
+        return lambda: None
+    task = progress.add_task(description, total=total)
+    return lambda: progress.advance(task)
+
+
+def _levels(ts: Sequence[float]) -> tuple[float, ...]:
+    levels = tuple(check_unit_interval("noise level t", t) for t in ts)
+    if not levels:
+        raise ValueError("ts is empty: give at least one noise level")
+    return levels
+
+
+def _sequences(model: AssociativeMemory, sequences: Any, name: str = "sequences") -> torch.Tensor:
+    return as_tokens(sequences, model.vocab_size, length=model.seq_len, name=name)
+
+
+def _retrieve(
+    model: AssociativeMemory,
+    x: torch.Tensor,
+    t: float,
+    max_steps: int | None,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the model's retrieval on ``x``; return (final states, converged) on ``x``'s device."""
+    out = model.retrieve(x, t=t, max_steps=max_steps, generator=generator)
+    if tuple(out.states.shape) != tuple(x.shape):
+        raise ValueError(
+            f"{model.name}.retrieve returned states of shape {tuple(out.states.shape)} "
+            f"for an input of shape {tuple(x.shape)}"
+        )
+    return out.states.to(x.device, torch.long), out.converged.to(x.device, torch.bool)
+
+
+def _batches(n: int, batch_size: int) -> list[slice]:
+    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+
+
+# -- token recovery --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RecoveryTrial:
+    """The raw outcome of the recovery test at one level ``t``, per sequence and position.
+
+    Attributes:
+        t: the corruption level.
+        x_t: the corrupted inputs, int64 ``(N, L)``.
+        changed: bool ``(N, L)``, the set P of positions the corruption changed.
+        correct: bool ``(N, L)``, the set C of positions where the retrieved state equals ``x_0``.
+        converged: bool ``(N,)``, whether the dynamics settled within the step cap.
+    """
+
+    t: float
+    x_t: torch.Tensor
+    changed: torch.Tensor
+    correct: torch.Tensor
+    converged: torch.Tensor
+
+    @property
+    def recovery(self) -> torch.Tensor:
+        """``|P ∩ C| / |P|`` per sequence, float64 ``(N,)``; NaN where nothing changed."""
+        return _ratio(self.changed & self.correct, self.changed)
+
+    @property
+    def unstable(self) -> torch.Tensor:
+        """``|¬P ∩ ¬C| / |¬P|`` per sequence, float64 ``(N,)``; NaN where all changed."""
+        return _ratio(~self.changed & ~self.correct, ~self.changed)
+
+    @property
+    def exact(self) -> torch.Tensor:
+        """``[x̂ = x_0]`` per sequence, bool ``(N,)``."""
+        return self.correct.all(dim=1)
+
+    @property
+    def changed_fraction(self) -> torch.Tensor:
+        """The realised fraction of changed positions per sequence, float64 ``(N,)``."""
+        return self.changed.double().mean(dim=1)
+
+
+def _ratio(hits: torch.Tensor, among: torch.Tensor) -> torch.Tensor:
+    num, den = hits.sum(dim=1).double(), among.sum(dim=1).double()
+    return torch.where(den > 0, num / den.clamp(min=1), torch.full_like(num, math.nan))
+
+
+@dataclass(frozen=True)
+class RecoveryPoint:
+    """Recovery statistics at one level ``t`` (DESIGN §4), each with its error bar.
+
+    Attributes:
+        t: the corruption level.
+        recovery: mean ``|P ∩ C| / |P|`` ± s.e. over the sequences with ``|P| > 0``.
+        unstable: mean ``|¬P ∩ ¬C| / |¬P|`` ± s.e. over the sequences with ``|¬P| > 0``.
+        exact: the fraction of exact retrievals, a binomial proportion with its interval.
+        changed_fraction: mean realised fraction of changed positions ± s.e.
+        converged: the fraction of trajectories that settled, a binomial proportion.
+        n_sequences: N.
+        n_unchanged: sequences with ``|P| = 0``, left out of ``recovery``.
+    """
+
+    t: float
+    recovery: Estimate
+    unstable: Estimate
+    exact: Estimate
+    changed_fraction: Estimate
+    converged: Estimate
+    n_sequences: int
+    n_unchanged: int
+
+    @classmethod
+    def from_trial(cls, trial: RecoveryTrial, confidence: float = 0.95) -> RecoveryPoint:
+        """Aggregate one :class:`RecoveryTrial` into means and proportions."""
+        rec, uns = trial.recovery, trial.unstable
+        n = trial.x_t.shape[0]
+        return cls(
+            t=trial.t,
+            recovery=mean_estimate(rec[~rec.isnan()], confidence=confidence),
+            unstable=mean_estimate(uns[~uns.isnan()], confidence=confidence),
+            exact=proportion_estimate(int(trial.exact.sum()), n, confidence=confidence),
+            changed_fraction=mean_estimate(trial.changed_fraction, confidence=confidence),
+            converged=proportion_estimate(int(trial.converged.sum()), n, confidence=confidence),
+            n_sequences=n,
+            n_unchanged=int(rec.isnan().sum()),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        out: dict[str, Any] = {"t": self.t, "n_sequences": self.n_sequences}
+        out["n_unchanged"] = self.n_unchanged
+        for key in ("recovery", "unstable", "exact", "changed_fraction", "converged"):
+            out[key] = getattr(self, key).to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class RecoveryCurve:
+    """Token recovery of one model on one set of sequences, across noise levels.
+
+    Attributes:
+        model: the model's name.
+        seed: the seed the corruption and dynamics generators were derived from.
+        points: one :class:`RecoveryPoint` per level, in the order asked for.
+        trials: the per-sequence, per-position outcomes behind each point.
+    """
+
+    model: str
+    seed: int
+    points: tuple[RecoveryPoint, ...]
+    trials: tuple[RecoveryTrial, ...]
+
+    @property
+    def ts(self) -> tuple[float, ...]:
+        """The corruption levels."""
+        return tuple(p.t for p in self.points)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the per-sequence arrays stay in :attr:`trials`)."""
+        points = [p.to_dict() for p in self.points]
+        return {"model": self.model, "seed": self.seed, "points": points}
+
+
+def token_recovery(
+    model: AssociativeMemory,
+    sequences: Any,
+    ts: Sequence[float] = DEFAULT_LEVELS,
+    *,
+    seed: int = 0,
+    max_steps: int | None = None,
+    batch_size: int = 256,
+    confidence: float = 0.95,
+    progress: Progress | None = None,
+) -> RecoveryCurve:
+    """The seed paper's basin test (DESIGN §4, token recovery).
+
+    For each level ``t`` and each sequence ``x_0``: corrupt at ``t`` (DESIGN §2), retrieve with
+    ``model.retrieve(x_t, t=t)``, and compare with ``x_0``. With P the changed positions and C
+    the positions retrieved correctly: ``recovery = |P ∩ C|/|P|``,
+    ``unstable = |¬P ∩ ¬C|/|¬P|``, ``exact = [x̂ = x_0]``.
+
+    Args:
+        model: any :class:`~amlab.memory.AssociativeMemory`, already fitted.
+        sequences: int tokens ``(N, L)`` with the model's V and L.
+        ts: corruption levels in [0, 1].
+        seed: seed of the corruption and dynamics generators (the same for every level).
+        max_steps: step cap handed to ``retrieve`` (the model's default if None).
+        batch_size: sequences per ``retrieve`` call.
+        confidence: level of the reported intervals.
+        progress: a rich progress display to report to (one tick per batch).
+    """
+    xs = _sequences(model, sequences)
+    levels = _levels(ts)
+    chunks = _batches(xs.shape[0], check_positive_int("batch_size", batch_size))
+    advance = _progress_task(progress, f"recovery · {model.name}", len(levels) * len(chunks))
+    trials = []
+    for t in levels:
+        corruption_gen, dynamics_gen = spawn_generators(seed, 2, xs.device)
+        parts: list[tuple[torch.Tensor, ...]] = []
+        for chunk in chunks:
+            x0 = xs[chunk]
+            c = corrupt(x0, t, model.vocab_size, generator=corruption_gen)
+            states, converged = _retrieve(model, c.x_t, t, max_steps, dynamics_gen)
+            parts.append((c.x_t, c.changed, states == x0, converged))
+            advance()
+        x_t, changed, correct, converged = (torch.cat(col).cpu() for col in zip(*parts))
+        trials.append(RecoveryTrial(t, x_t, changed, correct, converged))
+    points = tuple(RecoveryPoint.from_trial(tr, confidence) for tr in trials)
+    return RecoveryCurve(model=model.name, seed=seed, points=points, trials=tuple(trials))
+
+
+# -- fixed points ----------------------------------------------------------------------------
+def random_sequences(
+    n: int, length: int, vocab_size: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """``n`` sequences of length ``L`` with i.i.d. uniform tokens (the fixed-point control)."""
+    shape = (check_positive_int("n", n), check_positive_int("length", length))
+    vocab_size = check_positive_int("vocab_size", vocab_size)
+    return torch.randint(0, vocab_size, shape, generator=generator)
+
+
+def fixed_point_test(
+    model: AssociativeMemory,
+    sequences: Any,
+    *,
+    seed: int = 0,
+    max_steps: int | None = None,
+    batch_size: int = 256,
+    confidence: float = 0.95,
+    progress: Progress | None = None,
+) -> Estimate:
+    """The fraction of clean sequences that the dynamics return unchanged (DESIGN §4).
+
+    Each sequence is fed uncorrupted, ``model.retrieve(x, t=0)``, and counts when the final
+    state equals it. Returned as a binomial proportion with its confidence interval.
+    """
+    xs = _sequences(model, sequences)
+    chunks = _batches(xs.shape[0], check_positive_int("batch_size", batch_size))
+    advance = _progress_task(progress, f"fixed points · {model.name}", len(chunks))
+    (dynamics_gen,) = spawn_generators(seed, 1, xs.device)
+    returned = 0
+    for chunk in chunks:
+        states, _ = _retrieve(model, xs[chunk], 0.0, max_steps, dynamics_gen)
+        returned += int((states == xs[chunk]).all(dim=1).sum())
+        advance()
+    return proportion_estimate(returned, xs.shape[0], confidence=confidence)
+
+
+@dataclass(frozen=True)
+class FixedPointReport:
+    """Fixed-point rates on the training, held-out and uniformly random sequences."""
+
+    train: Estimate
+    test: Estimate | None
+    random: Estimate
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {k: (None if v is None else v.to_dict()) for k, v in vars(self).items()}
+
+
+def fixed_point_report(
+    model: AssociativeMemory,
+    train: Any,
+    test: Any | None = None,
+    n_random: int = 1000,
+    seed: int = 0,
+    *,
+    max_steps: int | None = None,
+    batch_size: int = 256,
+    progress: Progress | None = None,
+) -> FixedPointReport:
+    """:func:`fixed_point_test` on train, test (if given) and ``n_random`` random sequences.
+
+    The random control is drawn from a generator derived from ``seed``; the dynamics of all
+    three splits use ``seed`` itself.
+    """
+    control_gen = spawn_generators(seed, 2)[1]
+    control = random_sequences(n_random, model.seq_len, model.vocab_size, control_gen)
+
+    def rate(xs: Any) -> Estimate:
+        return fixed_point_test(
+            model, xs, seed=seed, max_steps=max_steps, batch_size=batch_size, progress=progress
+        )
+
+    return FixedPointReport(
+        train=rate(train), test=None if test is None else rate(test), random=rate(control)
+    )
+
+
+# -- critical radius -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CriticalRadius:
+    """The basin size of one pattern on the corruption axis (DESIGN §4, critical radius).
+
+    Attributes:
+        t: ``t*``, the largest level found at which the pattern is recovered exactly in at
+            least ``required`` of ``n_trials`` trials (0 when even ``t = 0`` fails: the pattern
+            is not a fixed point).
+        t_fail: the smallest level found to fail, the upper end of the final bracket
+            (``t_fail − t ≤ tol``); None when the pattern passes at ``t = 1``.
+        successes: exact recoveries at ``t``.
+        successes_fail: exact recoveries at ``t_fail`` (None with it).
+        n_trials: trials per level.
+        p: the target success probability.
+        required: ``⌈p · n_trials⌉``, the successes a level needs to pass.
+        rate: the success rate at ``t`` as a binomial proportion with its interval.
+    """
+
+    t: float
+    t_fail: float | None
+    successes: int
+    successes_fail: int | None
+    n_trials: int
+    p: float
+    required: int
+    rate: Estimate
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        out = {k: v for k, v in vars(self).items() if k != "rate"}
+        return {**out, "rate": self.rate.to_dict()}
+
+
+def exact_recovery_counts(
+    model: AssociativeMemory,
+    patterns: Any,
+    t: float | Sequence[float] | torch.Tensor,
+    *,
+    n_trials: int = 10,
+    seed: int = 0,
+    max_steps: int | None = None,
+    batch_size: int = 256,
+) -> torch.Tensor:
+    """How often each pattern is recovered exactly from ``n_trials`` corruptions at level ``t``.
+
+    ``t`` is one level or one per pattern. The corruption noise is drawn afresh from ``seed``
+    on every call (common random numbers): trial ``k`` of pattern ``i`` always sees the same
+    uniforms, whatever the levels, so for a deterministic model the count is a function of
+    the level alone. Rows that share a level are retrieved together. Returns int64 ``(P,)``.
+    """
+    xs = _sequences(model, patterns, name="patterns")
+    levels = torch.as_tensor(t, dtype=torch.float64).flatten()
+    if levels.numel() == 1:
+        levels = levels.expand(xs.shape[0])
+    if levels.shape != (xs.shape[0],):
+        raise ValueError(f"t must be one level or one per pattern ({xs.shape[0]}), got {t!r}")
+    for level in levels.unique().tolist():
+        check_unit_interval("noise level t", level)
+    everyone = torch.ones(xs.shape[0], dtype=torch.bool)
+    return _exact_counts(
+        model, xs, levels, everyone, check_positive_int("n_trials", n_trials), seed,
+        max_steps, check_positive_int("batch_size", batch_size),
+    )
+
+
+def _exact_counts(
+    model: AssociativeMemory,
+    xs: torch.Tensor,
+    levels: torch.Tensor,
+    active: torch.Tensor,
+    n_trials: int,
+    seed: int,
+    max_steps: int | None,
+    batch_size: int,
+) -> torch.Tensor:
+    """Exact-recovery counts of the ``active`` patterns (0 for the others); inputs validated.
+
+    The corruption is drawn for every pattern, active or not, so that each pattern's noise
+    does not depend on which others are still being evaluated.
+    """
+    x0 = xs.repeat_interleave(n_trials, dim=0)
+    row_levels = levels.to(xs.device).repeat_interleave(n_trials)
+    corruption_gen, dynamics_gen = spawn_generators(seed, 2, xs.device)
+    x_t = corrupt(x0, row_levels, model.vocab_size, generator=corruption_gen).x_t
+    row_active = active.to(xs.device).repeat_interleave(n_trials)
+    exact = torch.zeros(x0.shape[0], dtype=torch.bool, device=xs.device)
+    for level in row_levels[row_active].unique().tolist():
+        rows = (row_active & (row_levels == level)).nonzero().squeeze(1)
+        for chunk in _batches(rows.numel(), batch_size):
+            idx = rows[chunk]
+            states, _ = _retrieve(model, x_t[idx], level, max_steps, dynamics_gen)
+            exact[idx] = (states == x0[idx]).all(dim=1)
+    return exact.view(-1, n_trials).sum(dim=1).cpu()
+
+
+def critical_radii(
+    model: AssociativeMemory,
+    patterns: Any,
+    *,
+    p: float = 0.9,
+    n_trials: int = 10,
+    tol: float = 0.01,
+    seed: int = 0,
+    max_steps: int | None = None,
+    batch_size: int = 256,
+    confidence: float = 0.95,
+    progress: Progress | None = None,
+) -> list[CriticalRadius]:
+    """The critical radius of every pattern, by simultaneous bisection on ``t ∈ [0, 1]``.
+
+    A level passes when at least ``⌈p · n_trials⌉`` of ``n_trials`` corrupt-and-retrieve
+    trials return the pattern exactly (2505.21777 uses ``n_trials = 10``, ``p = 0.9``).
+    ``t = 0`` and ``t = 1`` are tried first; each remaining bracket is halved until narrower
+    than ``tol``, all patterns together, one batched evaluation per halving. A pattern's
+    corruption noise is tied to its row in ``patterns`` (see :func:`exact_recovery_counts`),
+    so its radius may differ, within the noise, from :func:`critical_radius` on it alone.
+
+    Args:
+        model: any fitted :class:`~amlab.memory.AssociativeMemory`.
+        patterns: int tokens ``(P, L)``.
+        p: target success probability, in (0, 1).
+        n_trials: trials per level.
+        tol: width of the final bracket, in (0, 1).
+        seed: seed of the corruption and dynamics generators.
+        max_steps: step cap handed to ``retrieve``.
+        batch_size: sequences per ``retrieve`` call.
+        confidence: level of the binomial interval on the success rate at ``t*``.
+        progress: rich progress display (one tick per evaluated level).
+    """
+    xs = _sequences(model, patterns, name="patterns")
+    p = check_finite("p", p)
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"target probability p must lie in (0, 1), got {p}")
+    tol = check_finite("tol", tol)
+    if not 0.0 < tol < 1.0:
+        raise ValueError(f"tol must lie in (0, 1), got {tol}")
+    n_trials = check_positive_int("n_trials", n_trials)
+    batch_size = check_positive_int("batch_size", batch_size)
+    required = math.ceil(p * n_trials - 1e-9)
+    n_halvings = math.ceil(math.log2(1.0 / tol))
+    advance = _progress_task(progress, f"critical radius · {model.name}", n_halvings + 2)
+
+    def counts(levels: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        out = _exact_counts(model, xs, levels, active, n_trials, seed, max_steps, batch_size)
+        advance()
+        return out
+
+    n = xs.shape[0]
+    everyone = torch.ones(n, dtype=torch.bool)
+    lo, hi = torch.zeros(n, dtype=torch.float64), torch.ones(n, dtype=torch.float64)
+    k_lo, k_hi = counts(lo, everyone), counts(hi, everyone)
+    passes_at_one = k_hi >= required  # t* = 1, no failing level
+    lo[passes_at_one], k_lo[passes_at_one] = 1.0, k_hi[passes_at_one]
+    not_fixed = k_lo < required  # fails even uncorrupted: the bracket collapses to [0, 0]
+    hi[not_fixed], k_hi[not_fixed] = 0.0, k_lo[not_fixed]
+    open_ = ~not_fixed & ~passes_at_one
+    for _ in range(n_halvings):
+        if not open_.any():
+            break
+        mid = (lo + hi) / 2
+        k_mid = counts(mid, open_)
+        up, down = open_ & (k_mid >= required), open_ & (k_mid < required)
+        lo[up], k_lo[up] = mid[up], k_mid[up]
+        hi[down], k_hi[down] = mid[down], k_mid[down]
+
+    return [
+        CriticalRadius(
+            t=float(lo[i]),
+            t_fail=None if passes_at_one[i] else float(hi[i]),
+            successes=int(k_lo[i]),
+            successes_fail=None if passes_at_one[i] else int(k_hi[i]),
+            n_trials=n_trials,
+            p=p,
+            required=required,
+            rate=proportion_estimate(int(k_lo[i]), n_trials, confidence=confidence),
+        )
+        for i in range(n)
+    ]
+
+
+def critical_radius(
+    model: AssociativeMemory,
+    pattern: Any,
+    *,
+    p: float = 0.9,
+    n_trials: int = 10,
+    tol: float = 0.01,
+    seed: int = 0,
+    max_steps: int | None = None,
+    confidence: float = 0.95,
+) -> CriticalRadius:
+    """The critical radius of one pattern ``(L,)`` or ``(1, L)``; see :func:`critical_radii`."""
+    x = pattern if isinstance(pattern, torch.Tensor) else np.asarray(pattern)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2 or x.shape[0] != 1:
+        raise ValueError(f"pattern must have shape (L,) or (1, L), got {tuple(x.shape)}")
+    (out,) = critical_radii(
+        model, x, p=p, n_trials=n_trials, tol=tol, seed=seed,
+        max_steps=max_steps, confidence=confidence,
+    )
+    return out
