@@ -19,6 +19,7 @@ from amlab._validation import check_finite, check_positive_int
 __all__ = [
     "Corruption",
     "LogLinearSchedule",
+    "check_levels",
     "NoiseSchedule",
     "corrupt",
     "expected_changed_fraction",
@@ -76,8 +77,11 @@ class Corruption:
         return self.changed.float().mean(dim=1)
 
 
-def _levels(t: float | torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
-    """``t`` as a float64 ``(B, 1)`` column after checking it lies in [0, 1]."""
+def check_levels(t: float | torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+    """``t`` (a scalar or one level per sequence) as a float64 ``(B, 1)`` column.
+
+    Raises ``ValueError`` unless every level is finite and lies in [0, 1].
+    """
     tt = torch.as_tensor(t, dtype=torch.float64, device=device)
     if not torch.isfinite(tt).all():
         raise ValueError(f"noise level t must be finite, got {t}")
@@ -111,7 +115,7 @@ def corrupt(
     schedule = schedule or LogLinearSchedule()
     if x0.dim() != 2:
         raise ValueError(f"x0 must have shape (B, L), got {tuple(x0.shape)}")
-    keep = schedule.alpha(_levels(t, x0.shape[0], x0.device))
+    keep = schedule.alpha(check_levels(t, x0.shape[0], x0.device))
     u = torch.rand(x0.shape, generator=generator, device=x0.device, dtype=torch.float64)
     draws = torch.randint(0, vocab_size, x0.shape, generator=generator, device=x0.device)
     x_t = torch.where(u < keep, x0, draws)

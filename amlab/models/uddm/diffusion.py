@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from amlab._validation import as_tokens, check_finite, check_positive_int
-from amlab.corruption import LogLinearSchedule, NoiseSchedule, _levels, corrupt
+from amlab.corruption import LogLinearSchedule, NoiseSchedule, check_levels, corrupt
 from amlab.models.overlaps import one_hot
 from amlab.models.uddm.sample import reverse_posterior
 
@@ -202,7 +202,7 @@ def diffusion_loss(
     if t is None:
         t = sample_times(x0.shape[0], generator, antithetic, t_min=t_min, device=x0.device)
     else:
-        t = _levels(t, x0.shape[0], x0.device)[:, 0].clamp(min=t_min).float()
+        t = check_levels(t, x0.shape[0], x0.device)[:, 0].clamp(min=t_min).float()
     x_t = corrupt(x0, t, vocab, schedule=schedule, generator=generator).x_t
     density = loss_density(denoiser(x_t, t), x0, x_t, t, schedule=schedule, dtype=dtype)
     return (1.0 - t_min) * density.mean()

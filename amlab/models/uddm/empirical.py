@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from amlab._validation import as_tokens, check_positive_int, check_unit_interval
-from amlab.corruption import LogLinearSchedule, NoiseSchedule, _levels
+from amlab.corruption import LogLinearSchedule, NoiseSchedule, check_levels
 from amlab.memory import MemoryBase, Retrieval
 from amlab.models.overlaps import match_counts, one_hot
 from amlab.models.uddm.sample import check_n_steps, denoise
@@ -40,7 +40,7 @@ def beta_t(
     vocab = check_positive_int("vocab_size", vocab_size)
     schedule = schedule or LogLinearSchedule()
     tt = torch.as_tensor(t, dtype=torch.float64)
-    _levels(tt.flatten(), tt.numel(), tt.device)  # finite and in [0, 1]
+    check_levels(tt.flatten(), tt.numel(), tt.device)  # finite and in [0, 1]
     a = schedule.alpha(tt)
     return torch.log(vocab * a + 1.0 - a) - torch.log1p(-a)
 
@@ -91,7 +91,7 @@ class EmpiricalPosterior:
         """Validated tokens ``(B, L)`` and ``β_t`` as a ``(B, 1)`` column."""
         x = as_tokens(x_t, self.vocab_size, length=self.seq_len, name="x_t")
         x = x.to(self.patterns.device)
-        levels = _levels(t, x.shape[0], x.device)
+        levels = check_levels(t, x.shape[0], x.device)
         return x, beta_t(levels, self.vocab_size, self.schedule).to(self.dtype)
 
     def _posterior(self, x: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from amlab._validation import as_tokens
-from amlab.corruption import _levels
+from amlab.corruption import check_levels
 from amlab.models.uddm.config import DenoiserConfig
 
 __all__ = ["Denoiser"]
@@ -149,7 +149,7 @@ class Denoiser(nn.Module):
                 f"x_t has sequences of length {x_t.shape[1]}, longer than the network's "
                 f"seq_len = {cfg.seq_len}"
             )
-        t = _levels(t, x_t.shape[0], x_t.device)[:, 0].float()
+        t = check_levels(t, x_t.shape[0], x_t.device)[:, 0].float()
         cond = F.silu(self.time(t))
         x = self.embed(x_t)
         for block in self.blocks:
