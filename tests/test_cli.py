@@ -1,0 +1,92 @@
+"""End-to-end runs of the ``amlab`` command on tiny data."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from amlab.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args: str) -> object:
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_compare_writes_json_and_figure(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = _run(
+        "compare", "--models", "modern,pl", "--random", "-V", "2", "-L", "16",
+        "--n-train", "3", "--n-test", "4", "--n-random", "5", "--ts", "0.0,0.1,0.5", "--out", str(out),
+    )
+    assert result.exit_code == 0, result.output
+    assert "Token recovery" in result.output
+    data = json.loads((out / "results.json").read_text())
+    assert (out / "recovery.png").stat().st_size > 0
+    assert data["config"]["models"] == ["modern", "pl"]
+    assert data["config"]["seed"] == 0
+    assert data["data"] == {
+        "description": "random i.i.d. patterns, V = 2, L = 16",
+        "vocab_size": 2, "seq_len": 16, "n_train": 3, "n_test": 4,
+    }
+    assert {"torch", "amlab", "device", "python"} <= set(data["provenance"])
+    for name in ("modern", "pl"):
+        res = data["models"][name]
+        for split, n in (("train", 3), ("test", 4)):
+            points = res["recovery"][split]["points"]
+            assert [p["t"] for p in points] == [0.0, 0.1, 0.5]
+            assert all(p["n_sequences"] == n for p in points)
+            # t = 0 changes nothing: recovery undefined, every stored pattern returned exactly
+            assert points[0]["n_unchanged"] == n and points[0]["recovery"]["value"] is None
+            for p in points[1:]:
+                value = p["recovery"]["value"]
+                assert value is None or 0.0 <= value <= 1.0
+        assert res["fixed_points"]["train"]["value"] == 1.0  # 3 random patterns in 16 spins
+        assert res["fixed_points"]["random"]["n"] == 5
+        entropy = res["entropy"]["means"]["train"][0]["value"]
+        assert 0.0 <= entropy <= math.log(2) + 1e-9
+    assert data["models"]["modern"]["has_energy"] is True
+    assert data["models"]["pl"]["has_energy"] is False
+
+
+def test_compare_on_a_user_text_file(tmp_path: Path) -> None:
+    text = tmp_path / "corpus.txt"
+    lines = [f"line number {i:03d} of a tiny corpus" for i in range(40)]
+    text.write_text("\n".join(lines), encoding="utf-8")
+    out = tmp_path / "text-run"
+    result = _run(
+        "compare", "--models", "modern", "--data", str(text), "-L", "40", "--n-train", "8",
+        "--n-test", "8", "--ts", "0.1", "--n-random", "4", "--out", str(out),
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "results.json").read_text())
+    assert str(text) in data["data"]["description"]
+    assert data["data"]["vocab_size"] == len(set("".join(lines))) + 1  # + the pad token
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--models", "hopfield,nonsense"], "unknown model name(s): nonsense"),
+        (["--models", "modern", "--ts", "0.1,2"], "must lie in [0, 1]"),
+        (["--models", "modern", "--ts", "a,b"], "comma-separated numbers"),
+        (["--models", "modern", "--random", "--n-train", "0"], "n_train must be a positive integer"),
+        (["--models", "modern", "--data", "/no/such/file.txt"], "no text file at"),
+    ],
+)
+def test_compare_rejects_bad_input_with_a_clear_message(args: list[str], message: str) -> None:
+    result = _run("compare", *args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_models_lists_every_registered_name() -> None:
+    result = _run("models")
+    assert result.exit_code == 0
+    for name in ("hopfield", "dense", "modern", "pl", "uddm", "uddm-empirical"):
+        assert name in result.output
