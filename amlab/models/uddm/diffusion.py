@@ -7,7 +7,7 @@ network becomes one through :func:`as_denoiser`; the closed-form twins of
 
 Per position, with ``a = α_t``, ``i = x_t^ℓ``, ``x̄ = aV e_{x_0} + (1 − a)𝟙`` and
 ``x̄^θ = aV x̂ + (1 − a)𝟙``, the continuous-time bound of uniform diffusion (Schiff et al.,
-arXiv 2412.10193) integrates
+arXiv 2412.10193) integrates::
 
     |α'_t| / (aV) · [ V/x̄^θ_i − V/x̄_i + Σ_j (x̄_j/x̄_i) log(x̄_j x̄^θ_i / (x̄_i x̄^θ_j)) ].
 
