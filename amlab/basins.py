@@ -182,10 +182,12 @@ class RecoveryPoint:
         n = trial.x_t.shape[0]
         return cls(
             t=trial.t,
-            recovery=mean_estimate(rec[~rec.isnan()], confidence=confidence),
-            unstable=mean_estimate(uns[~uns.isnan()], confidence=confidence),
+            recovery=mean_estimate(rec[~rec.isnan()], confidence=confidence, bounds=(0, 1)),
+            unstable=mean_estimate(uns[~uns.isnan()], confidence=confidence, bounds=(0, 1)),
             exact=proportion_estimate(int(trial.exact.sum()), n, confidence=confidence),
-            changed_fraction=mean_estimate(trial.changed_fraction, confidence=confidence),
+            changed_fraction=mean_estimate(
+                trial.changed_fraction, confidence=confidence, bounds=(0, 1)
+            ),
             converged=proportion_estimate(int(trial.converged.sum()), n, confidence=confidence),
             n_sequences=n,
             n_unchanged=int(rec.isnan().sum()),

@@ -53,8 +53,8 @@ def terminal_cycles(succ: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     ``O(M log M)`` work, no Python loop over nodes.
 
     Returns:
-        ``(attractor, on_cycle)``: int64 ``(M,)``, the smallest node of the terminal cycle each
-        node flows into; and bool ``(M,)``, whether the node itself lies on a cycle.
+        A pair: int64 ``(M,)`` attractor ids (the smallest node of the terminal cycle each
+        node flows into), and bool ``(M,)`` flags saying whether the node lies on a cycle.
     """
     n = succ.numel()
     jump = succ.clone()

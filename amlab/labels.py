@@ -58,8 +58,8 @@ def classify_states(
         vocab_size: V; mirrors exist only for ``V = 2``.
 
     Returns:
-        The labels, and int64 ``(B,)`` indices: into ``train`` for stored and mirror states,
-        into ``test`` for generalised ones, −1 for spurious ones.
+        The labels, and int64 ``(B,)`` indices of the matching pattern (into ``train`` for
+        stored and mirror states, into ``test`` for generalised ones, −1 for spurious ones).
     """
     xs = as_tokens(states, vocab_size, name="states")
     length = xs.shape[1]

@@ -67,7 +67,9 @@ def _check_confidence(confidence: float) -> float:
     return c
 
 
-def mean_estimate(samples: Any, *, confidence: float = 0.95) -> Estimate:
+def mean_estimate(
+    samples: Any, *, confidence: float = 0.95, bounds: tuple[float, float] | None = None
+) -> Estimate:
     """Mean ± standard error of independent samples, with a Student-t interval.
 
     NaN samples (e.g. a sequence whose recovery is undefined because nothing was corrupted)
@@ -77,6 +79,8 @@ def mean_estimate(samples: Any, *, confidence: float = 0.95) -> Estimate:
         samples: a 1-D array-like or tensor of finite values; may be empty (the estimate is
             then NaN with ``n = 0``).
         confidence: level of the interval ``mean ± t_{n−1} · s.e.``.
+        bounds: the range the quantity cannot leave (``(0, 1)`` for a fraction); the
+            interval is clipped to it. The standard error is left as it is.
     """
     confidence = _check_confidence(confidence)
     if isinstance(samples, torch.Tensor):
@@ -92,7 +96,10 @@ def mean_estimate(samples: Any, *, confidence: float = 0.95) -> Estimate:
         return Estimate(mean, math.nan, math.nan, math.nan, 1, confidence, "t")
     se = float(x.std(ddof=1) / math.sqrt(n))
     half = float(sps.t.ppf(0.5 + confidence / 2, df=n - 1)) * se
-    return Estimate(mean, se, mean - half, mean + half, n, confidence, "t")
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Estimate(mean, se, low, high, n, confidence, "t")
 
 
 def proportion_estimate(

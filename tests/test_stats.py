@@ -105,3 +105,11 @@ def test_difference_adds_errors_in_quadrature() -> None:
     d = difference(a, b)
     assert d.value == 0.75 and d.stderr == pytest.approx(0.5) and d.n == 30
     assert d.high - d.value == pytest.approx(1.959963985 * 0.5)
+
+
+def test_mean_interval_is_clipped_to_the_range_of_a_fraction() -> None:
+    free = mean_estimate([0.0, 1.0])
+    clipped = mean_estimate([0.0, 1.0], bounds=(0.0, 1.0))
+    assert free.low < 0.0 and free.high > 1.0
+    assert (clipped.low, clipped.high) == (0.0, 1.0)
+    assert clipped.value == free.value and clipped.stderr == free.stderr

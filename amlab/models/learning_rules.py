@@ -27,9 +27,9 @@ class Couplings(NamedTuple):
 
     Attributes:
         matrix: ``J``, symmetric float64 ``(L·k, L·k)`` with zero diagonal ``k × k`` blocks.
-        left, right: for a low-rank rule, float64 factors ``(L·k, r)`` and ``(r, L·k)`` with
-            ``J = left @ right`` outside the diagonal blocks (``r = P``); None otherwise.
-            Dynamics use them to track ``r`` overlaps instead of ``L·k`` fields.
+        left: for a low-rank rule, the float64 factor ``(L·k, r)`` with ``J = left @ right``
+            outside the diagonal blocks (``r = P``); None otherwise.
+        right: the matching float64 factor ``(r, L·k)``; None for a full-rank rule.
     """
 
     matrix: torch.Tensor
