@@ -173,16 +173,25 @@ def test_fixed_points_are_the_local_minima(model: Hopfield, vocab: int, length: 
 @pytest.mark.parametrize("beta", [math.inf, 1.5])
 @pytest.mark.parametrize("order", ["fixed", "random"])
 def test_sweep_equals_naive_sequential_updates(vocab, rule, beta, order) -> None:
-    """The blocked, incremental sweep is exactly one-neuron-at-a-time dynamics."""
+    """The compiled incremental sweep is exactly one-neuron-at-a-time dynamics, and the
+    fields it carries along stay those of the new states."""
     rng = np.random.default_rng(5)
-    length = 40  # more than one block of positions
+    length = 40
     model = Hopfield(rule=rule, order=order, beta=beta).fit(rng.integers(0, vocab, (3, length)), vocab)
     x = rng.integers(0, vocab, (6, length))
     perm = np.tile(np.arange(length), (6, 1)) if order == "fixed" else rng.permuted(np.tile(np.arange(length), (6, 1)), axis=1)
     uniforms = None if math.isinf(beta) else rng.random((6, length))
     fast = x.copy()
-    model._sweep(fast, model._start(fast), None if order == "fixed" else perm, uniforms)
+    fields = model._fields(fast)
+    changed = model._sweep(fast, fields, None if order == "fixed" else perm, uniforms)
     assert np.array_equal(fast, naive_sweep(model, x, perm, uniforms))
+    assert np.array_equal(changed, (fast != x).any(axis=1))
+    assert np.allclose(fields, model._fields(fast), atol=1e-12)
+    # Sweeping a subset of rows leaves the others alone and matches sweeping them alone.
+    rows = np.array([4, 1])
+    part = x.copy()
+    model._sweep(part, model._fields(part), None if order == "fixed" else perm[rows], None if uniforms is None else uniforms[rows], rows=rows)
+    assert np.array_equal(part[rows], fast[rows]) and np.array_equal(np.delete(part, rows, 0), np.delete(x, rows, 0))
 
 
 def test_retrieve_matches_repeated_steps_and_converges() -> None:

@@ -13,21 +13,28 @@ the energy never rises under asynchronous updates and stored patterns stay fixed
 β the updates are Glauber dynamics, ``p(x_i = a) = softmax_a(β h_i^a)`` (for spins
 ``p(s_i = +1) = sigmoid(2β h_i)``).
 
-The asynchronous dynamics run on numpy float64 arrays, batched over trajectories. Nothing
-is recomputed from scratch: each trajectory's local fields (or, for low-rank Hebbian and
-pseudo-inverse couplings swept in a fixed order, its overlaps with the patterns) are
-computed once per :meth:`Hopfield.retrieve` and updated only for the trajectories that
-change, and a trajectory leaves the batch after a sweep that changes nothing. The result is
-exactly that of one-neuron-at-a-time updates. The public API takes and returns torch tensors.
+The asynchronous dynamics run in a compiled numba kernel (:func:`_async_sweep`) that takes
+each trajectory through one sweep: it visits the positions one at a time, chooses each new
+value from the local fields (the tie rule and the Glauber inverse-CDF draw of
+:mod:`amlab.models._value_dynamics`), and when a value changes adds that change's coupling
+row(s) to the trajectory's fields, so no field is recomputed from scratch. The fields are
+computed once per :meth:`Hopfield.retrieve` (one matrix product, through the factors of
+low-rank couplings) and a trajectory leaves the
+batch after a sweep that changes nothing. The randomness (update orders, Glauber uniforms) is
+drawn from the torch generator outside the kernel, one sweep at a time, exactly as before
+the kernel existed. The kernel is compiled on first use and cached on disk (``cache=True``);
+it runs on one thread (trajectories in a parallel ``prange`` gained nothing on a shared
+two-core machine). The public API takes and returns torch tensors; the dynamics run on
+numpy arrays (int64 states, float64 fields).
 """
 
 from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import torch
-from scipy.sparse import csr_matrix
 
 from amlab._validation import check_positive_int
 from amlab.memory import MemoryBase, Retrieval
@@ -47,10 +54,124 @@ _ORDERS = ("random", "fixed")
 # Relative floating-point error bound on a local field: fields closer than this (times the
 # largest possible field, at least 1) to a tie are ties.
 _TIE_RTOL = 1e-10
-# Positions (times the width k of a position's vector) updated between pushes of changes.
-_BLOCK_WIDTH = 32
-# Track r overlaps instead of L·k fields when the couplings have rank r ≤ L·k / this.
+# Compute fields through the factors of rank-r couplings when r ≤ L·k / this.
 _LOW_RANK_FRACTION = 4
+
+
+@numba.njit(cache=True)
+def _spin_greedy(field: float, current: int, tol: float) -> int:
+    """Zero temperature, spins: flip exactly where ``s_i h_i < −tol`` (ties keep ``s_i``)."""
+    return 1 - current if (field if current == 1 else -field) < -tol else current
+
+
+@numba.njit(cache=True)
+def _spin_glauber(field: float, beta: float, uniform: float) -> int:
+    """Glauber draw for a spin: :func:`~amlab.models._value_dynamics.glauber_values` on the
+    logits ``(−β h_i, β h_i)``, the same operations in the same order."""
+    low, high = beta * -field, beta * field
+    top = max(low, high)
+    e0, e1 = math.exp(low - top), math.exp(high - top)
+    total = e0 + e1
+    return min((uniform >= e0 / total) + (uniform >= e0 / total + e1 / total), 1)
+
+
+@numba.njit(cache=True)
+def _potts_greedy(h: np.ndarray, base: int, vocab: int, current: int, tol: float) -> int:
+    """Zero temperature, Potts: :func:`~amlab.models._value_dynamics.greedy_values` on
+    ``h_i^a = h[base + a]``: the first value of largest gain, if that gain exceeds ``tol``."""
+    best, gain = current, tol
+    for a in range(vocab):
+        if h[base + a] - h[base + current] > gain:
+            best, gain = a, h[base + a] - h[base + current]
+    return best
+
+
+@numba.njit(cache=True)
+def _potts_glauber(h: np.ndarray, base: int, vocab: int, beta: float, uniform: float) -> int:
+    """Glauber draw, Potts: the number of softmax CDF values ``≤ uniform``, capped at V − 1."""
+    top = -np.inf
+    for a in range(vocab):
+        top = max(top, beta * h[base + a])
+    total = 0.0
+    for a in range(vocab):
+        total += math.exp(beta * h[base + a] - top)
+    cdf, count = 0.0, 0
+    for a in range(vocab):
+        cdf += math.exp(beta * h[base + a] - top) / total
+        count += uniform >= cdf
+    return min(count, vocab - 1)
+
+
+@numba.njit(cache=True)
+def _sweep_one(
+    x: np.ndarray,
+    h: np.ndarray,
+    couplings: np.ndarray,
+    order: np.ndarray,
+    uniforms: np.ndarray,
+    vocab: int,
+    beta: float,
+    tol: float,
+) -> bool:
+    """One sweep of one trajectory: values ``x`` (L,) and fields ``h`` (L·k,), in place.
+
+    Visits ``order[0], order[1], …``; at each position chooses the new value from ``h``
+    (Glauber with ``uniforms[step]`` at finite β) and, if it changed, adds the change's
+    coupling rows to ``h``: ``±2 J[i]`` for a spin, ``J[i·V + a] − J[i·V + b]`` for a Potts
+    position moving from ``b`` to ``a``. Returns whether anything changed.
+    """
+    width = h.shape[0] // x.shape[0]
+    finite = math.isfinite(beta)
+    changed = False
+    for step in range(x.shape[0]):
+        i = order[step]
+        old = x[i]
+        if width == 1:
+            new = _spin_glauber(h[i], beta, uniforms[step]) if finite else _spin_greedy(h[i], old, tol)
+        elif finite:
+            new = _potts_glauber(h, i * width, vocab, beta, uniforms[step])
+        else:
+            new = _potts_greedy(h, i * width, vocab, old, tol)
+        if new == old:
+            continue
+        x[i] = new
+        changed = True
+        if width == 1:
+            gained, sign = couplings[i], 2.0 if new == 1 else -2.0
+            for j in range(h.shape[0]):
+                h[j] += sign * gained[j]
+        else:
+            gained, lost = couplings[i * width + new], couplings[i * width + old]
+            for j in range(h.shape[0]):
+                h[j] += gained[j] - lost[j]
+    return changed
+
+
+@numba.njit(cache=True)
+def _async_sweep(
+    states: np.ndarray,
+    fields: np.ndarray,
+    rows: np.ndarray,
+    couplings: np.ndarray,
+    order: np.ndarray,
+    uniforms: np.ndarray,
+    vocab: int,
+    beta: float,
+    tol: float,
+) -> np.ndarray:
+    """One asynchronous sweep of the trajectories ``rows``, updating ``states`` and ``fields``.
+
+    ``states`` int64 ``(B, L)`` and ``fields`` float64 ``(B, L·k)`` (``h = u(x) @ couplings``)
+    are updated in place. ``order`` int64 and ``uniforms`` float64 are ``(n, L)``, one row
+    per swept trajectory, or ``(1, L)``, shared by all (0 … L−1, and ignored draws at
+    β = ∞). Returns the bool ``(n,)`` mask of swept rows that changed.
+    """
+    changed = np.zeros(rows.shape[0], dtype=np.bool_)
+    for r in range(rows.shape[0]):
+        o = order[r] if order.shape[0] > 1 else order[0]
+        u = uniforms[r] if uniforms.shape[0] > 1 else uniforms[0]
+        changed[r] = _sweep_one(states[rows[r]], fields[rows[r]], couplings, o, u, vocab, beta, tol)
+    return changed
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -> str:
@@ -101,60 +222,35 @@ class Hopfield(MemoryBase):
         u = encode_patterns(patterns.cpu(), self.vocab_size)
         rule = RULES[self.rule](u)
         self.couplings = rule.matrix.contiguous()
-        length, width = u.shape[1], u.shape[2]
-        dim = length * width
-        self._width = width
+        length, self._width = u.shape[1], u.shape[2]
         # Value encodings: the field of value a at position i is codes[a] · h_i.
-        self._codes = np.array([[-1.0], [1.0]]) if width == 1 else np.eye(width)
-        # Change of encoding when a value moves from b to a: code_steps[a, b] = codes[a] − codes[b].
-        self._code_steps = self._codes[:, None, :] - self._codes[None, :, :]
+        self._codes = np.array([[-1.0], [1.0]]) if self._width == 1 else np.eye(self._width)
         self._matrix = self.couplings.numpy()
         # Every rule normalises fields to O(1) (the pseudo-inverse rule can leave couplings
         # that are pure rounding noise), so the tolerance never drops below _TIE_RTOL.
         self._tol = _TIE_RTOL * max(1.0, float(self.couplings.abs().sum(dim=1).max()))
-        # The dynamics track a state z = u @ to_state from which fields are read back.
-        # By default z = h, the fields themselves. For low-rank couplings (J = left @ right
-        # off the diagonal blocks) swept in a fixed order, z = u @ left are the r overlaps
-        # and h = z @ right − (diagonal blocks of left @ right) u: reading a block of fields
-        # is one small product shared by all trajectories, and pushing a change costs r
-        # instead of L·k. (In random order every trajectory reads different columns, and
-        # gathering them costs more than keeping the fields.)
-        low_rank = rule.left is not None and _LOW_RANK_FRACTION * rule.left.shape[1] <= dim
-        if low_rank and self.order == "fixed":
-            self._to_state = rule.left.numpy()
-            self._from_state: np.ndarray | None = np.ascontiguousarray(rule.right.numpy())
-            self._self_blocks = np.einsum(
-                "iar,rib->iab",
-                self._to_state.reshape(length, width, -1),
-                self._from_state.reshape(-1, length, width),
+        # Low-rank couplings (J = left @ right outside the diagonal blocks, rank r) give the
+        # fields as (u @ left) @ right minus the diagonal blocks' share: 2r instead of L·k
+        # products per field.
+        self._factors = None
+        if rule.left is not None and _LOW_RANK_FRACTION * rule.left.shape[1] <= self._matrix.shape[0]:
+            left, right = rule.left.numpy(), np.ascontiguousarray(rule.right.numpy())
+            blocks = np.einsum(
+                "icr,ria->ica",
+                left.reshape(length, self._width, -1),
+                right.reshape(-1, length, self._width),
             )
-        else:
-            self._to_state, self._from_state = self._matrix, None
+            self._factors = (left, right, blocks)
 
     # -- fields ------------------------------------------------------------------------
-    def _start(self, x: np.ndarray) -> np.ndarray:
-        """The tracked state ``z = u(x) @ to_state``, float64 ``(B, r)``."""
-        return self._codes[x].reshape(x.shape[0], -1) @ self._to_state
-
-    def _read(self, z: np.ndarray, x: np.ndarray, pos: np.ndarray | slice) -> np.ndarray:
-        """Fields ``h_i``, float64 ``(n, K, k)``, at positions ``pos`` from the tracked ``z``.
-
-        ``pos`` is a slice shared by all rows or ``(n, K)`` indices (fields-tracking only);
-        ``x`` ``(n, K)`` are the current values at those positions.
-        """
-        width = self._width
-        if isinstance(pos, slice):
-            cols = slice(pos.start * width, pos.stop * width)
-            if self._from_state is None:
-                return z[:, cols].reshape(z.shape[0], -1, width)
-            h = (z @ self._from_state[:, cols]).reshape(z.shape[0], -1, width)
-            return h - np.einsum("kac,nkc->nka", self._self_blocks[pos], self._codes[x])
-        cols = (pos[:, :, None] * width + np.arange(width)).reshape(pos.shape[0], -1)
-        return np.take_along_axis(z, cols, axis=1).reshape(*pos.shape, width)
-
     def _fields(self, x: np.ndarray) -> np.ndarray:
-        """All local fields ``h`` of states ``x`` ``(B, L)``, float64 ``(B, L, k)``."""
-        return self._read(self._start(x), x, slice(0, x.shape[1]))
+        """All local fields ``h = u(x) @ J`` of states ``x`` ``(B, L)``, float64 ``(B, L·k)``."""
+        u = self._codes[x]  # (B, L, k)
+        if self._factors is None:
+            return u.reshape(x.shape[0], -1) @ self._matrix
+        left, right, blocks = self._factors
+        h = (u.reshape(x.shape[0], -1) @ left) @ right
+        return h - np.einsum("bic,ica->bia", u, blocks).reshape(h.shape)
 
     def _value_fields(self, h: np.ndarray) -> np.ndarray:
         """Fields of every value, ``h_i^a``, float64 ``(…, V)`` from fields ``(…, k)``."""
@@ -186,124 +282,34 @@ class Hopfield(MemoryBase):
             uniforms = uniforms.cpu().numpy()
         return order, uniforms
 
-    # -- the asynchronous sweep ----------------------------------------------------------
     def _sweep(
-        self, x: np.ndarray, z: np.ndarray, order: np.ndarray | None, uniforms: np.ndarray | None
-    ) -> np.ndarray:
-        """One asynchronous sweep over all positions, updating ``x`` and its state ``z`` in place.
-
-        ``order`` is ``(B, L)`` (one permutation per trajectory) or None for 0 … L−1;
-        ``uniforms`` ``(B, L)`` are the Glauber draws by visit (None at β = ∞). The result is
-        exactly that of visiting the positions one at a time, each updated from its current
-        field, but the work is organised for speed:
-
-        * the sweep is cut into blocks of a few positions; the fields of a block's positions
-          are read from ``z`` at its start and kept current through the block by adding the
-          in-block couplings of each change; at its end the block's changes are pushed into
-          ``z`` at once (``z += Δu · to_state``);
-        * the update rule is first evaluated on the whole block; trajectories it leaves
-          unchanged everywhere stay unchanged, and for the others :meth:`_block_pass` jumps
-          from one change to the next.
-
-        Returns the bool ``(B,)`` mask of trajectories that changed.
-        """
-        batch, length = x.shape
-        width = self._width
-        rows_all = np.arange(batch)[:, None]
-        changed = np.zeros(batch, dtype=bool)
-        size = max(1, _BLOCK_WIDTH // width)
-        for p0 in range(0, length, size):
-            p1 = min(p0 + size, length)
-            if order is None:
-                pos = np.broadcast_to(np.arange(p0, p1), (batch, p1 - p0))
-                values = x[:, p0:p1].copy()
-                local = self._read(z, values, slice(p0, p1))
-            else:
-                pos = order[:, p0:p1]
-                values = x[rows_all, pos]
-                local = self._read(z, values, pos)
-            draws = None if uniforms is None else uniforms[:, p0:p1]
-            flat_draws = None if draws is None else draws.reshape(-1)
-            proposal = self._choose(local.reshape(-1, width), values.reshape(-1), flat_draws)
-            proposal = proposal.reshape(values.shape)
-            live = np.flatnonzero((proposal != values).any(axis=1))
-            if live.size == 0:
-                continue
-            vals, pos_live = values[live], pos[live]
-            before = vals.copy()
-            self._block_pass(
-                vals, local[live], proposal[live], pos_live,
-                None if draws is None else draws[live], shared=order is None,
-            )
-            moved = np.flatnonzero((vals != before).any(axis=1))
-            if moved.size == 0:
-                continue
-            rows = live[moved]
-            changed[rows] = True
-            x[rows[:, None], pos_live[moved]] = vals[moved]
-            delta = self._code_steps[vals[moved], before[moved]].reshape(moved.size, -1)
-            if order is None:  # the block's rows of to_state are shared: a dense product
-                z[rows] += delta @ self._to_state[p0 * width : p1 * width]
-            else:  # each trajectory has its own positions: a sparse product
-                cols = pos_live[moved][:, :, None] * width + np.arange(width)
-                nz = delta != 0
-                indptr = np.concatenate(([0], np.cumsum(nz.sum(axis=1))))
-                sparse = csr_matrix(
-                    (delta[nz], cols.reshape(moved.size, -1)[nz], indptr),
-                    shape=(moved.size, length * width),
-                )
-                z[rows] += sparse @ self._to_state
-        return changed
-
-    def _block_pass(
         self,
-        vals: np.ndarray,
-        local: np.ndarray,
-        proposal: np.ndarray,
-        pos: np.ndarray,
-        draws: np.ndarray | None,
-        *,
-        shared: bool,
-    ) -> None:
-        """Visit a block's positions in turn for ``n`` trajectories, updating ``vals`` in place.
+        states: np.ndarray,
+        fields: np.ndarray,
+        order: np.ndarray | None,
+        uniforms: np.ndarray | None,
+        rows: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """One asynchronous sweep of ``states[rows]`` (all rows by default), in place.
 
-        ``vals`` ``(n, K)`` are the values at the block's positions ``pos`` ``(n, K)``,
-        ``local`` ``(n, K, k)`` their fields and ``proposal`` ``(n, K)`` the update rule's
-        choice at each of them given those fields (the Glauber draws ``draws`` fixed). A
-        trajectory's proposals are exact until it changes; then its later fields get the
-        change's couplings and its later proposals are recomputed. Only positions where some
-        trajectory changes cost any work. ``shared`` says every row has the same positions.
+        ``states`` int64 ``(B, L)`` and their ``fields`` ``(B, L·k)`` (from :meth:`_fields`)
+        are updated together; ``order`` ``(n, L)`` gives one permutation per swept row (None:
+        0 … L−1) and ``uniforms`` ``(n, L)`` the Glauber draws by visit (None at β = ∞).
+        The result is exactly that of one-neuron-at-a-time updates. Returns the bool
+        ``(n,)`` mask of swept rows that changed.
         """
-        width = self._width
-        blocks4 = self._matrix.reshape(self.seq_len, width, self.seq_len, width)
-        size = vals.shape[1]
-        pending = np.ascontiguousarray((proposal != vals).T)  # (K, n): one row per position
-        for m in range(size):
-            hit = np.flatnonzero(pending[m])
-            if hit.size == 0:
-                continue
-            new = proposal[hit, m]
-            delta = self._code_steps[new, vals[hit, m]]
-            vals[hit, m] = new
-            if m + 1 == size:
-                break
-            tail = slice(m + 1, size)
-            if shared:  # the same couplings for every trajectory: a plain slice of J
-                i = pos[0, m]
-                sub = self._matrix[i * width : (i + 1) * width, (i + 1) * width : pos[0, -1] * width + width]
-                fields = local[hit, tail] + (delta @ sub).reshape(hit.size, -1, width)
-            else:
-                sub = blocks4[pos[hit, m][:, None], :, pos[hit, tail], :]
-                fields = local[hit, tail] + np.einsum("na,nkac->nkc", delta, sub)
-            local[hit, tail] = fields
-            rest = vals[hit, tail]
-            redo = self._choose(
-                fields.reshape(-1, width),
-                rest.reshape(-1),
-                None if draws is None else draws[hit, tail].reshape(-1),
-            ).reshape(rest.shape)
-            proposal[hit, tail] = redo
-            pending[tail, hit] = (redo != rest).T
+        length = states.shape[1]
+        return _async_sweep(
+            states,
+            fields,
+            np.arange(states.shape[0]) if rows is None else rows.astype(np.int64),
+            self._matrix,
+            np.arange(length)[None] if order is None else np.ascontiguousarray(order, np.int64),
+            np.zeros((1, length)) if uniforms is None else np.ascontiguousarray(uniforms, np.float64),
+            self.vocab_size,
+            self.beta,
+            self._tol,
+        )
 
     # -- dynamics ----------------------------------------------------------------------
     def step(
@@ -315,10 +321,10 @@ class Hopfield(MemoryBase):
         the current fields. Synchronous: every position is updated from the same fields.
         """
         xs = self._states(x)
-        states = xs.cpu().numpy().copy()
+        states = xs.cpu().numpy().astype(np.int64)  # a copy, updated in place
         order, uniforms = self._draws(states.shape, generator)
         if self.update == "async":
-            self._sweep(states, self._start(states), order, uniforms)
+            self._sweep(states, self._fields(states), order, uniforms)
         else:
             h = self._fields(states).reshape(states.size, self._width)
             flat_u = None if uniforms is None else uniforms.reshape(-1)
@@ -335,32 +341,28 @@ class Hopfield(MemoryBase):
     ) -> Retrieval:
         """Sweep until each trajectory completes a sweep without change, or ``max_steps`` sweeps.
 
-        Asynchronous dynamics keep every trajectory's local fields (or, for low-rank
-        couplings, its overlaps) up to date across sweeps and drop converged trajectories
-        from the batch; synchronous dynamics use the generic loop of
-        :class:`~amlab.memory.MemoryBase`. ``steps`` counts sweeps, including the final one
-        that changed nothing.
+        Asynchronous dynamics compute every trajectory's local fields once, keep them up to
+        date in the compiled sweep kernel and drop converged trajectories from the batch;
+        synchronous dynamics use the generic loop of :class:`~amlab.memory.MemoryBase`.
+        ``steps`` counts sweeps, including the final one that changed nothing.
         """
         if self.update == "sync":
             return super().retrieve(x, t=t, max_steps=max_steps, generator=generator)
         xs = self._states(x)
         cap = check_positive_int("max_steps", max_steps or self.default_max_steps)
-        states = xs.cpu().numpy().copy()
-        batch = states.shape[0]
-        converged = np.zeros(batch, dtype=bool)
-        steps = np.zeros(batch, dtype=np.int64)
-        active = np.arange(batch)
-        work, tracked = states.copy(), self._start(states)
+        states = xs.cpu().numpy().astype(np.int64)  # a copy, updated in place
+        fields = self._fields(states)
+        converged = np.zeros(states.shape[0], dtype=bool)
+        steps = np.zeros(states.shape[0], dtype=np.int64)
+        active = np.arange(states.shape[0])
         for _ in range(cap):
             if active.size == 0:
                 break
-            order, uniforms = self._draws(work.shape, generator)
-            changed = self._sweep(work, tracked, order, uniforms)
-            states[active] = work
+            order, uniforms = self._draws((active.size, states.shape[1]), generator)
+            changed = self._sweep(states, fields, order, uniforms, rows=active)
             steps[active] += 1
             converged[active[~changed]] = True
-            if not changed.all():
-                active, work, tracked = active[changed], work[changed], tracked[changed]
+            active = active[changed]
         return Retrieval(
             states=torch.from_numpy(states).to(xs.device),
             converged=torch.from_numpy(converged).to(xs.device),
@@ -376,7 +378,7 @@ class Hopfield(MemoryBase):
         """
         xs = self._states(x)
         states = xs.cpu().numpy()
-        fields = self._value_fields(self._fields(states))
+        fields = self._value_fields(self._fields(states).reshape(*states.shape, self._width))
         if math.isinf(self.beta):
             probs = zero_temperature_distribution(fields, self._tol)
         else:
