@@ -1,0 +1,139 @@
+"""Data pipeline: nested subsets (DESIGN §5), the BPE tokenizer and the hub loader."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from amlab.data import CharTokenizer, Tokenizer, load_text, make_sequences, nested_split
+from amlab.data.bpe import BPETokenizer
+from amlab.data.hub import load_hf_text
+
+TEXT = load_text()
+
+
+@pytest.fixture(scope="module")
+def bpe() -> BPETokenizer:
+    return BPETokenizer.train(TEXT, vocab_size=256)
+
+
+def _rows(x: torch.Tensor) -> set[tuple[int, ...]]:
+    return {tuple(r) for r in x.tolist()}
+
+
+# -- nested subsets ------------------------------------------------------------------------
+@settings(max_examples=30, deadline=None)
+@given(
+    n_rows=st.integers(10, 60),
+    n_test=st.integers(1, 8),
+    vocab=st.integers(2, 4),
+    seed=st.integers(0, 2**31),
+)
+def test_nested_split_subsets_nest_and_test_is_disjoint(n_rows, n_test, vocab, seed):
+    # Few values and short rows: the raw set holds many duplicates.
+    seqs = torch.randint(0, vocab, (n_rows, 4), generator=torch.Generator().manual_seed(seed))
+    distinct = _rows(seqs)
+    if len(distinct) <= n_test:
+        with pytest.raises(ValueError, match="distinct"):
+            nested_split(seqs, n_test, seed=seed)
+        return
+    split = nested_split(seqs, n_test, seed=seed)
+    test = _rows(split.test)
+    assert len(test) == split.test.shape[0] == n_test
+    pool = split.train_pool.shape[0]
+    assert pool + n_test == len(distinct)
+    assert _rows(split.train_pool) | test == distinct
+    for n in range(1, pool // 2 + 1):
+        small, large = split.train(n), split.train(2 * n)
+        assert len(_rows(small)) == n  # distinct
+        assert _rows(small) <= _rows(large)  # subset N ⊂ subset 2N
+        assert not (_rows(large) & test)  # a test sequence is never a training sequence
+    with pytest.raises(ValueError, match="pool holds"):
+        split.train(pool + 1)
+
+
+def test_nested_split_is_seeded():
+    seqs = make_sequences(TEXT, CharTokenizer.fit(TEXT), 24)
+    a, b = nested_split(seqs, 50, seed=3), nested_split(seqs, 50, seed=3)
+    c = nested_split(seqs, 50, seed=4)
+    assert torch.equal(a.train_pool, b.train_pool) and torch.equal(a.test, b.test)
+    assert not torch.equal(a.test, c.test)
+
+
+# -- BPE -----------------------------------------------------------------------------------
+def test_bpe_is_a_tokenizer_with_pad_zero(bpe):
+    assert isinstance(bpe, Tokenizer)
+    assert bpe.vocab_size == 256
+    assert bpe.pad_id == 0 and bpe.decode([0]) == "\u00b7"
+    chars = set(TEXT) - {"\n", "\r"}
+    assert chars <= bpe.alphabet
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.data())
+def test_bpe_round_trip_on_any_text_over_its_alphabet(bpe, data):
+    text = data.draw(st.text(alphabet=sorted(bpe.alphabet), max_size=60))
+    ids = bpe.encode(text)
+    assert all(1 <= i < bpe.vocab_size for i in ids)
+    assert bpe.decode(ids) == text
+
+
+def test_bpe_compresses_and_round_trips_the_corpus(bpe):
+    lines = [" ".join(line.split()) for line in TEXT.splitlines() if line.strip()][:500]
+    chars = sum(len(line) for line in lines)
+    ids = [bpe.encode(line) for line in lines]
+    assert [bpe.decode(i) for i in ids] == lines
+    assert sum(len(i) for i in ids) < 0.6 * chars  # merges were learnt and are used
+
+
+def test_bpe_save_load_and_dict(bpe, tmp_path):
+    path = tmp_path / "bpe.json"
+    bpe.save(path)
+    again = BPETokenizer.load(path)
+    line = "To be, or not to be, that is the question:"
+    assert again.encode(line) == bpe.encode(line)
+    assert BPETokenizer.from_dict(bpe.to_dict()).decode(bpe.encode(line)) == line
+
+
+def test_bpe_sequences_pad_with_zero(bpe):
+    seqs = make_sequences(TEXT, bpe, 16)
+    assert seqs.shape[1] == 16 and int(seqs.max()) < bpe.vocab_size
+    first = bpe.decode([i for i in seqs[0].tolist() if i != 0])
+    assert first in {" ".join(line.split()) for line in TEXT.splitlines()}
+
+
+def test_bpe_bad_input(bpe, tmp_path):
+    with pytest.raises(ValueError, match="not in the BPE alphabet"):
+        bpe.encode("caf\u00e9 \u0416")
+    with pytest.raises(ValueError, match="out of range"):
+        bpe.decode([bpe.vocab_size])
+    with pytest.raises(ValueError, match="below the"):
+        BPETokenizer.train("abcdef", vocab_size=4)
+    with pytest.raises(ValueError, match="empty"):
+        BPETokenizer.train("", vocab_size=10)
+    with pytest.raises(ValueError, match="no tokenizer file"):
+        BPETokenizer.load(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        BPETokenizer.load(bad)
+    with pytest.raises(ValueError, match="kind 'bpe'"):
+        BPETokenizer.from_dict(CharTokenizer.fit("abc").to_dict())
+    with pytest.raises(ValueError, match="malformed"):
+        BPETokenizer.from_dict({"kind": "bpe", "tokenizer": "{}"})
+
+
+# -- hub -----------------------------------------------------------------------------------
+def test_hub_without_datasets_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)  # makes `import datasets` fail
+    with pytest.raises(ImportError, match=r"pip install 'amlab\[hf\]'"):
+        load_hf_text("lm1b")
+
+
+def test_hub_rejects_bad_max_rows():
+    with pytest.raises(ValueError, match="max_rows"):
+        load_hf_text("lm1b", max_rows=0)
