@@ -99,7 +99,9 @@ def compare(
     n_test: int = typer.Option(32, "--n-test", help="Number of held-out sequences."),
     ts: str = typer.Option("0.05,0.1,0.25,0.5,1.0", "--ts", help="Corruption levels t in [0, 1]."),
     n_random: int = typer.Option(32, "--n-random", help="Random sequences in the fixed-point control."),
-    uddm_steps: int = typer.Option(600, "--uddm-steps", help="Training steps of a uddm model."),
+    uddm_steps: int = typer.Option(
+        1200, "--uddm-steps", help="Training steps of a uddm model (cached by config and data)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the corruption and the dynamics."),
     out: Optional[Path] = typer.Option(
         None, "--out", "-o", help="Output folder (default: amlab-results/compare-<time>)."
@@ -135,3 +137,80 @@ def compare(
     out_dir = out or Path("amlab-results") / time.strftime("compare-%Y%m%d-%H%M%S")
     paths = write_results(results, out_dir)
     console.print(f"results: {paths['json']}\nfigure:  {paths['figure']}")
+
+
+@app.command("train")
+def train_command(
+    data: Optional[Path] = typer.Option(None, "--data", help="Text file (default: the bundled Shakespeare slice)."),
+    seq_len: int = typer.Option(32, "--seq-len", "-L", help="Sequence length L."),
+    tokenizer: str = typer.Option("char", "--tokenizer", help="'char' or 'bpe' (trained locally on the text)."),
+    bpe_vocab_size: int = typer.Option(512, "--bpe-vocab-size", help="V of a BPE tokenizer."),
+    packed: bool = typer.Option(False, "--packed", help="Cut the text into packed chunks, not one line each."),
+    n_train: Optional[int] = typer.Option(None, "--n-train", help="Training subset N (default: all but the test split)."),
+    n_test: int = typer.Option(256, "--n-test", help="Held-out sequences, never trained on."),
+    preset: str = typer.Option("toy", "--preset", help="Network size: toy, tiny, small or medium."),
+    steps: int = typer.Option(3000, "--steps", help="Optimizer steps (the same for every N)."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Global batch, in sequences."),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, the weights and every random stream."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: CUDA when available)."),
+    out: Path = typer.Option(Path("runs/uddm"), "--out", "-o", help="Checkpoint folder; a rerun resumes from it."),
+) -> None:
+    """Train one UDDM on a nested training subset; checkpoints are atomic and a rerun resumes."""
+    from amlab.data import nested_split, text_sequences
+    from amlab.models.uddm.train import TrainConfig, train
+
+    try:
+        seqs, tok = text_sequences(
+            data, seq_len=seq_len, tokenizer=tokenizer, bpe_vocab_size=bpe_vocab_size,  # type: ignore[arg-type]
+            mode="packed" if packed else "lines",
+        )
+        split = nested_split(seqs, n_test, seed=seed)
+        train_seqs = split.train_pool if n_train is None else split.train(n_train)
+        config = TrainConfig(
+            denoiser=preset, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device
+        )
+        console.print(
+            f"training a {preset} UDDM on N = {train_seqs.shape[0]} sequences of L = {seq_len} "
+            f"(V = {tok.vocab_size}), {steps} steps → {out}"
+        )
+        result = train(
+            config, train_seqs, split.test, vocab_size=tok.vocab_size, tokenizer=tok, out_dir=out
+        )
+    except ValueError as err:
+        _fail(str(err))
+    summary = f"done: step {result.step} (resumed at {result.start_step})" if result.start_step else f"done: step {result.step}"
+    if result.losses:
+        summary += f", last loss {result.losses[-1]:.4f}, {result.tokens_per_second:,.0f} tokens/s"
+    if result.val_history:
+        last = result.val_history[-1]
+        summary += f", validation NELBO {last['nelbo']:.4f} ± {last['stderr']:.4f} nats/token"
+    console.print(summary + f"\ncheckpoint: {out}")
+
+
+@app.command()
+def sample(
+    checkpoint: Path = typer.Option(Path("runs/uddm"), "--checkpoint", "-c", help="A folder written by amlab train."),
+    n: int = typer.Option(8, "--n", help="Number of sequences to generate."),
+    steps: int = typer.Option(1000, "--steps", help="Reverse steps from pure noise."),
+    greedy: bool = typer.Option(False, "--greedy", help="Argmax reverse steps instead of ancestral sampling."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the noise and the sampler."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: CUDA when available)."),
+) -> None:
+    """Generate text with a trained UDDM: reverse process from pure noise, decoded."""
+    from amlab.data import tokenizer_from_dict
+    from amlab.device import make_generator
+    from amlab.models.uddm.memory import UDDM
+
+    try:
+        memory = UDDM.from_checkpoint(checkpoint, device=device)
+        samples = memory.generate(n, n_steps=steps, greedy=greedy, generator=make_generator(seed, memory.device))
+    except ValueError as err:
+        _fail(str(err))
+    if memory.tokenizer_dict is None:
+        for row in samples.tolist():
+            console.print(" ".join(map(str, row)))
+        return
+    tok = tokenizer_from_dict(memory.tokenizer_dict)
+    for row in samples.tolist():
+        console.print(tok.decode(row), markup=False, highlight=False)

@@ -18,7 +18,7 @@ from rich.progress import Progress
 
 from amlab._validation import check_positive_int, check_unit_interval
 from amlab.basins import fixed_point_report, token_recovery
-from amlab.data import CharTokenizer, load_text, make_sequences, nested_split
+from amlab.data import Tokenizer, nested_split, text_sequences
 from amlab.entropy import entropy_probe
 from amlab.experiment import provenance, write_json_atomic
 from amlab.models.registry import build_model, parse_model_names
@@ -56,7 +56,7 @@ class CompareConfig:
     ts: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0)
     n_random: int = 32
     seed: int = 0
-    uddm_steps: int = 600
+    uddm_steps: int = 1200
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -81,7 +81,7 @@ class PatternSet:
     test: torch.Tensor
     vocab_size: int
     description: str
-    tokenizer: CharTokenizer | None = None
+    tokenizer: Tokenizer | None = None
 
 
 def load_patterns(config: CompareConfig) -> PatternSet:
@@ -96,9 +96,7 @@ def load_patterns(config: CompareConfig) -> PatternSet:
             config.vocab_size,
             f"random i.i.d. patterns, V = {config.vocab_size}, L = {config.seq_len}",
         )
-    text = load_text(config.data)
-    tokenizer = CharTokenizer.fit(text)
-    seqs = make_sequences(text, tokenizer, config.seq_len, min_chars=config.seq_len // 2)
+    seqs, tokenizer = text_sequences(config.data, seq_len=config.seq_len)
     split = nested_split(seqs, config.n_test, seed=config.seed)
     where = config.data or "bundled Shakespeare slice"
     return PatternSet(
@@ -110,9 +108,13 @@ def load_patterns(config: CompareConfig) -> PatternSet:
     )
 
 
-def _model_options(name: str, config: CompareConfig) -> dict[str, Any]:
+def _model_options(name: str, config: CompareConfig, patterns: PatternSet) -> dict[str, Any]:
+    """Constructor options that depend on the run: the UDDM's training length, seed, tokenizer."""
     if name == "uddm":
-        return {"steps": config.uddm_steps, "seed": config.seed}
+        from amlab.models.uddm.train import TrainConfig
+
+        train = TrainConfig(steps=config.uddm_steps, batch_size=32, lr=2e-3, seed=config.seed)
+        return {"train_config": train, "tokenizer": patterns.tokenizer}
     return {}
 
 
@@ -137,7 +139,7 @@ def run_compare(config: CompareConfig, *, progress: Progress | None = None) -> d
         "models": {},
     }
     for name in config.models:
-        model = build_model(name, **_model_options(name, config))
+        model = build_model(name, **_model_options(name, config, patterns))
         start = time.perf_counter()
         model.fit(patterns.train, patterns.vocab_size, generator=torch.Generator().manual_seed(config.seed))
         fit_seconds = time.perf_counter() - start

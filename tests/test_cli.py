@@ -90,3 +90,43 @@ def test_models_lists_every_registered_name() -> None:
     assert result.exit_code == 0
     for name in ("hopfield", "dense", "modern", "pl", "uddm", "uddm-empirical"):
         assert name in result.output
+
+
+def test_train_then_resume_then_sample(tmp_path: Path) -> None:
+    out = tmp_path / "uddm"
+    args = ["train", "--steps", "6", "--n-train", "16", "--n-test", "8", "-L", "16",
+            "--batch-size", "8", "--out", str(out)]  # fmt: skip
+    first = _run(*args)
+    assert first.exit_code == 0, first.output
+    assert "done: step 6" in first.output and "validation NELBO" in first.output
+    meta = json.loads((out / "checkpoint.json").read_text())
+    assert meta["step"] == 6 and meta["tokenizer"]["kind"] == "char"
+    again = _run(*args)  # the finished run is found and not retrained
+    assert again.exit_code == 0 and "resumed at 6" in again.output
+    result = _run("sample", "--checkpoint", str(out), "--n", "3", "--steps", "5")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line]
+    assert len(lines) == 3 and all(len(line) == 16 for line in lines)
+
+
+def test_sample_without_a_checkpoint_names_the_problem(tmp_path: Path) -> None:
+    result = _run("sample", "--checkpoint", str(tmp_path / "missing"))
+    assert result.exit_code == 2
+    assert "no UDDM checkpoint" in " ".join(result.output.split())
+
+
+def test_compare_runs_the_uddm_and_its_empirical_twin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMLAB_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "uddm-run"
+    result = _run(
+        "compare", "--models", "hopfield,uddm,uddm-empirical", "--random", "-V", "4", "-L", "8",
+        "--n-train", "4", "--n-test", "4", "--n-random", "4", "--ts", "0.1", "--uddm-steps", "4",
+        "--out", str(out),
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "results.json").read_text())
+    assert list(data["models"]) == ["hopfield", "uddm", "uddm-empirical"]
+    assert data["models"]["uddm"]["has_energy"] is False
+    # the closed-form twin stores its training set exactly (DESIGN §3)
+    assert data["models"]["uddm-empirical"]["fixed_points"]["train"]["value"] == 1.0
+    assert any((tmp_path / "cache").rglob("checkpoint.json"))  # the trained UDDM was cached

@@ -1,8 +1,13 @@
-"""Corpora, tokenizers and sequence sets (DESIGN §1, §5)."""
+"""Corpora, tokenizers and sequence sets (DESIGN §1, §5).
+
+:class:`~amlab.data.bpe.BPETokenizer` (``tokenizers``) and
+:func:`~amlab.data.hub.load_hf_text` (optional ``datasets``) are imported from their modules.
+"""
 
 from amlab.data.corpus import BUNDLED_TEXTS, load_text
+from amlab.data.pipeline import text_sequences
 from amlab.data.sequences import NestedSplit, deduplicate, make_sequences, nested_split
-from amlab.data.tokenizer import CharTokenizer, Tokenizer
+from amlab.data.tokenizer import CharTokenizer, Tokenizer, tokenizer_from_dict
 
 __all__ = [
     "BUNDLED_TEXTS",
@@ -13,4 +18,6 @@ __all__ = [
     "load_text",
     "make_sequences",
     "nested_split",
+    "text_sequences",
+    "tokenizer_from_dict",
 ]

@@ -37,6 +37,9 @@ class DenoiserConfig:
         d_ff: width of the feed-forward layer; ``None`` means ``4 · d_model``.
         dropout: dropout probability in attention and feed-forward layers, in [0, 1).
         time_embed_dim: width of the noise-level embedding that drives the adaLN modulation.
+        learned_positions: add a learned absolute position embedding to the token embedding
+            (on top of the rotary embedding in attention); it lets a small network tell the
+            positions of a fixed-length sequence apart, which memorisation needs.
     """
 
     vocab_size: int
@@ -47,6 +50,7 @@ class DenoiserConfig:
     d_ff: int | None = None
     dropout: float = 0.0
     time_embed_dim: int = 128
+    learned_positions: bool = True
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "seq_len", "d_model", "n_layers", "n_heads", "time_embed_dim"):

@@ -121,6 +121,9 @@ class Denoiser(nn.Module):
         self.config = config
         d = config.d_model
         self.embed = nn.Embedding(config.vocab_size, d)
+        self.positions = nn.Embedding(config.seq_len, d) if config.learned_positions else None
+        if self.positions is not None:
+            nn.init.normal_(self.positions.weight, std=0.02)
         self.time = TimeEmbedding(config.time_embed_dim)
         rotary = Rotary(config.head_dim, config.seq_len)
         self.blocks = nn.ModuleList(Block(config, rotary) for _ in range(config.n_layers))
@@ -152,6 +155,8 @@ class Denoiser(nn.Module):
         t = check_levels(t, x_t.shape[0], x_t.device)[:, 0].float()
         cond = F.silu(self.time(t))
         x = self.embed(x_t)
+        if self.positions is not None:
+            x = x + self.positions.weight[: x_t.shape[1]]
         for block in self.blocks:
             x = block(x, cond)
         shift, scale = self.modulation_out(cond).chunk(2, dim=-1)
@@ -165,10 +170,13 @@ class Denoiser(nn.Module):
         """Model FLOPs per token of one forward + backward pass, for MFU.
 
         ``6 · N + 12 · n_layers · L · d_model`` (Kaplan et al. 2020; PaLM appendix B), where N
-        excludes the token embedding (a lookup, not a matmul) and the second term counts the
+        excludes the token and position embeddings (lookups, not matmuls) and the second term counts the
         attention score and value products at sequence length ``L`` (default ``seq_len``).
         """
         cfg = self.config
         length = cfg.seq_len if seq_len is None else seq_len
-        n_matmul = self.num_parameters() - self.embed.weight.numel()
+        lookups = self.embed.weight.numel()
+        if self.positions is not None:
+            lookups += self.positions.weight.numel()
+        n_matmul = self.num_parameters() - lookups
         return 6.0 * n_matmul + 12.0 * cfg.n_layers * length * cfg.d_model

@@ -1,0 +1,54 @@
+"""From a text file (or the bundled slice) to token sequences: one call for every command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from amlab.data.corpus import load_text
+from amlab.data.sequences import make_sequences
+from amlab.data.tokenizer import CharTokenizer, Tokenizer
+
+__all__ = ["text_sequences"]
+
+
+def text_sequences(
+    path: str | Path | None = None,
+    *,
+    seq_len: int,
+    tokenizer: Literal["char", "bpe"] = "char",
+    bpe_vocab_size: int = 512,
+    mode: Literal["lines", "packed"] = "lines",
+    min_chars: int | None = None,
+) -> tuple[torch.Tensor, Tokenizer]:
+    """Sequences ``(N, L)`` cut from the text at ``path`` (the bundled Shakespeare slice if None).
+
+    Args:
+        path: a UTF-8 text file.
+        seq_len: L.
+        tokenizer: ``"char"`` (one token per character) or ``"bpe"`` (a BPE vocabulary of
+            ``bpe_vocab_size`` tokens trained on this text with the ``tokenizers`` library).
+        bpe_vocab_size: size of the BPE vocabulary.
+        mode: ``"lines"`` (one sequence per line, padded) or ``"packed"`` (consecutive chunks).
+        min_chars: shortest line kept in ``"lines"`` mode (default ``seq_len // 2`` for
+            characters, which drops speaker tags and stage directions; 1 for BPE).
+
+    Returns:
+        The sequences and the tokenizer that made them (its ``pad_id`` is 0).
+    """
+    text = load_text(path)
+    tok: Tokenizer
+    if tokenizer == "char":
+        tok = CharTokenizer.fit(text)
+        default_min = seq_len // 2
+    elif tokenizer == "bpe":
+        from amlab.data.bpe import BPETokenizer
+
+        tok = BPETokenizer.train(text, bpe_vocab_size)
+        default_min = 1
+    else:
+        raise ValueError(f"tokenizer must be 'char' or 'bpe', got {tokenizer!r}")
+    chars = default_min if min_chars is None else min_chars
+    return make_sequences(text, tok, seq_len, mode=mode, min_chars=chars), tok
