@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -18,7 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
+# Piped output (logs, CI) gets room for the full tables instead of an 80-column cut.
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def _progress() -> Progress:

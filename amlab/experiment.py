@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ def provenance(device: torch.device | str = "cpu") -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(dev),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
     if dev.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(dev)

@@ -1,0 +1,26 @@
+"""The README's Python example runs as printed, and its two set-up commands are the ones CI uses."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_python_example_runs(capsys) -> None:  # noqa: ANN001
+    (code,) = re.findall(r"```python\n(.*?)```", README, re.S)
+    exec(compile(code, "README.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[::3]] == ["hopfield", "pl"]
+    # P/L = 0.1 is below the Hebbian capacity: every stored pattern is a fixed point
+    assert lines[1].startswith("1 ± 0") and lines[4].startswith("1 ± 0")
+    assert all(0.0 <= float(line) <= 1.0 for line in lines[2::3])
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install -e '.[test]' && python -m pytest" in README
+    assert "pip install --quiet -e '.[test]'" in ci and "python3 -m pytest" in ci
+    assert "pip install -e . && amlab compare" in README
