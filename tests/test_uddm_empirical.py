@@ -25,14 +25,6 @@ F64 = torch.float64
 SCHEDULE = LogLinearSchedule()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _alpha(t: float) -> float:
     return float(SCHEDULE.alpha(torch.tensor(t, dtype=F64)))
 

@@ -18,14 +18,6 @@ except ImportError:  # pragma: no cover - the instrument is written in parallel
     token_recovery = None
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 LENGTH = 12
 # 400 steps of x_0 cross-entropy, then 800 on the bound: the bound alone learns the
 # leave-one-out conditional that retrieval needs, but far more slowly (see the report).

@@ -10,14 +10,6 @@ from amlab.models.uddm.config import PRESETS, DenoiserConfig
 from amlab.models.uddm.network import Denoiser
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _randomised(config: DenoiserConfig) -> Denoiser:
     """A network moved off its zero initialisation (which predicts the uniform distribution)."""
     torch.manual_seed(0)

@@ -27,16 +27,6 @@ from amlab.models.uddm.train import TrainConfig, train, validation_nelbo
 STEPS_TO_ENTROPY = 4000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models gain nothing from a second thread, and on a shared 2-core machine two
-    # OpenMP threads per process slow every step down by an order of magnitude.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_config(**changes) -> TrainConfig:
     net = DenoiserConfig(vocab_size=5, seq_len=6, d_model=16, n_layers=1, n_heads=2, time_embed_dim=8)
     base = dict(denoiser=net, steps=8, batch_size=8, warmup=3, eval_every=4, log_every=2, seed=3)

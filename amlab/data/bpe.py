@@ -19,6 +19,7 @@ from tokenizers import Regex, models, pre_tokenizers, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
 from amlab._validation import check_positive_int
+from amlab.data.tokenizer import decode_pieces
 
 __all__ = ["BPETokenizer"]
 
@@ -102,13 +103,7 @@ class BPETokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids`` (the concatenation of their pieces); padding shows as ``pad_char``."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if not 0 <= i < self.vocab_size:
-                raise ValueError(f"token {i} is out of range for vocabulary size {self.vocab_size}")
-            out.append(self.pad_char if i == 0 else self._pieces[i])
-        return "".join(out)
+        return decode_pieces(ids, self._pieces, self.pad_char)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"kind": "bpe", "tokenizer": <tokenizers JSON>, "pad_char": ...}``."""

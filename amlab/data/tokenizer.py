@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-__all__ = ["CharTokenizer", "Tokenizer", "tokenizer_from_dict"]
+__all__ = ["CharTokenizer", "Tokenizer", "decode_pieces", "tokenizer_from_dict"]
 
 
 @runtime_checkable
@@ -29,6 +29,20 @@ class Tokenizer(Protocol):
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description from which the tokenizer can be rebuilt."""
         ...
+
+
+def decode_pieces(ids: Sequence[int], pieces: Sequence[str], pad_char: str) -> str:
+    """Join the text ``pieces[i]`` of each id, with the pad id 0 shown as ``pad_char``.
+
+    Raises ``ValueError`` for an id outside ``0 … len(pieces) − 1``.
+    """
+    out = []
+    for i in ids:
+        i = int(i)
+        if not 0 <= i < len(pieces):
+            raise ValueError(f"token {i} is out of range for vocabulary size {len(pieces)}")
+        out.append(pad_char if i == 0 else pieces[i])
+    return "".join(out)
 
 
 class CharTokenizer:
@@ -72,13 +86,7 @@ class CharTokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids``; the pad id decodes to ``pad_char``."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if not 0 <= i < self.vocab_size:
-                raise ValueError(f"token {i} is out of range for vocabulary size {self.vocab_size}")
-            out.append(self.pad_char if i == 0 else self.chars[i - 1])
-        return "".join(out)
+        return decode_pieces(ids, ["", *self.chars], self.pad_char)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"kind": "char", "chars": [...], "pad_char": ...}``."""
