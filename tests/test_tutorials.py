@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import shlex
 import textwrap
 from collections.abc import Iterator
@@ -106,17 +107,39 @@ def test_first_comparison_python(sandbox: Path) -> None:
     assert len(ns["curve"].points) == 3
 
 
-def test_instruments(sandbox: Path) -> None:
-    rst = TUTORIALS / "instruments.rst"
-    ns, printed = run_python_blocks(rst)
-    # the outputs shown on the page are what the snippets print (seeded, so exact)
+def assert_shows_printed(rst: Path, printed: str) -> None:
+    """The outputs shown on the page (its text blocks) are what the snippets print (seeded, so exact)."""
     lines = {line.rstrip() for line in printed.splitlines()}
     for block in code_blocks(rst, "text"):
         for line in block.splitlines():
             message = f"{rst.name} shows output the code no longer prints: {line!r}"
             assert line.rstrip() in lines, message
+
+
+def test_instruments(sandbox: Path) -> None:
+    rst = TUTORIALS / "instruments.rst"
+    ns, printed = run_python_blocks(rst)
+    assert_shows_printed(rst, printed)
     # the tour's statements about its own numbers
     assert all(p.recovery.value == 1.0 for p in ns["curve"].points if p.t <= 0.5)
     assert ns["report"].train.value == 1.0 and ns["report"].random.value == 0.0
     assert ns["comparison"].kept[1].all()
     assert (sandbox / "entropy.png").is_file()
+
+
+def test_uddm(sandbox: Path) -> None:
+    rst = TUTORIALS / "uddm.rst"
+    ns, printed = run_python_blocks(rst)
+    assert_shows_printed(rst, printed)
+    # the page's statements about its own numbers
+    loo, ln_n = ns["loo"], math.log(ns["N"]) / ns["L"]
+    assert abs(loo.value - ln_n) < 3 * loo.stderr
+    assert ns["report"].train.value == 1.0 and ns["report"].test.value == 0.0
+    assert ns["again"].train_result is None and (sandbox / "runs/ddp-N16").is_dir()
+    assert set(ns["sweep"]) == {32, 64}
+    # then the commands, in the same folder
+    runner = CliRunner()
+    for argv in commands(rst):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 0, f"amlab {shlex.join(argv)} failed:\n{result.output}"
+    assert (sandbox / "runs/toy-N16/checkpoint.json").is_file()
