@@ -8,6 +8,7 @@ device, every number) and draws the recovery figure from that JSON.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from rich.progress import Progress
 from amlab._validation import check_positive_int, check_unit_interval
 from amlab.basins import fixed_point_report, token_recovery
 from amlab.data import Tokenizer, nested_split, text_sequences
-from amlab.entropy import entropy_probe
+from amlab.entropy import EntropyReport, entropy_probe, plot_entropy_histograms
 from amlab.experiment import provenance, write_json_atomic
 from amlab.models.registry import build_model, parse_model_names
 from amlab.plots import plot_recovery
@@ -118,6 +119,16 @@ def _model_options(name: str, config: CompareConfig, patterns: PatternSet) -> di
     return {}
 
 
+def _entropy_summary(report: EntropyReport) -> dict[str, Any]:
+    """The probe's summary plus its token entropies (nats, 4 decimals) for the histograms."""
+    out = report.to_dict()
+    out["tokens"] = {
+        split: [[round(h, 4) for h in row] for row in levels[0].tolist()]
+        for split, levels in report.tokens.items()
+    }
+    return out
+
+
 def run_compare(config: CompareConfig, *, progress: Progress | None = None) -> dict[str, Any]:
     """Fit every model of ``config`` on the same patterns and run the instruments on each.
 
@@ -154,16 +165,23 @@ def run_compare(config: CompareConfig, *, progress: Progress | None = None) -> d
             "fixed_points": fixed_point_report(
                 model, patterns.train, patterns.test, config.n_random, **kwargs
             ).to_dict(),
-            "entropy": entropy_probe(
-                model, patterns.train, patterns.test, ts=(1e-5,), **kwargs
-            ).to_dict(),
+            "entropy": _entropy_summary(
+                entropy_probe(model, patterns.train, patterns.test, ts=(1e-5,), **kwargs)
+            ),
         }
     return results
 
 
 def write_results(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write ``results.json`` and, drawn from it, ``recovery.png`` into ``out_dir``."""
+    """Write ``results.json`` and, drawn from it, ``recovery.png`` and one histogram of
+    clean-input token entropy per model (``entropy-<model>.png``, train vs test) into ``out_dir``.
+    """
     out = Path(out_dir)
     paths = {"json": write_json_atomic(results, out / "results.json")}
     paths["figure"] = plot_recovery(results, out / "recovery.png")
+    vocab = results["data"]["vocab_size"]
+    for name, res in results["models"].items():
+        paths[f"entropy-{name}"] = plot_entropy_histograms(
+            res["entropy"]["tokens"], out / f"entropy-{name}.png", max_entropy=math.log(vocab)
+        )
     return paths

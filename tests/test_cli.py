@@ -28,6 +28,7 @@ def test_compare_writes_json_and_figure(tmp_path: Path) -> None:
     assert "Token recovery" in result.output
     data = json.loads((out / "results.json").read_text())
     assert (out / "recovery.png").stat().st_size > 0
+    assert all((out / f"entropy-{m}.png").stat().st_size > 0 for m in ("modern", "pl"))
     assert data["config"]["models"] == ["modern", "pl"]
     assert data["config"]["seed"] == 0
     assert data["data"] == {
@@ -50,6 +51,9 @@ def test_compare_writes_json_and_figure(tmp_path: Path) -> None:
         assert res["fixed_points"]["random"]["n"] == 5
         entropy = res["entropy"]["means"]["train"][0]["value"]
         assert 0.0 <= entropy <= math.log(2) + 1e-9
+        tokens = res["entropy"]["tokens"]["train"]  # the per-token values behind the mean
+        assert len(tokens) == 3 and all(len(row) == 16 for row in tokens)
+        assert abs(sum(map(sum, tokens)) / 48 - entropy) < 1e-3
     assert data["models"]["modern"]["has_energy"] is True
     assert data["models"]["pl"]["has_energy"] is False
 
