@@ -182,6 +182,9 @@ def write_results(results: dict[str, Any], out_dir: str | Path) -> dict[str, Pat
     vocab = results["data"]["vocab_size"]
     for name, res in results["models"].items():
         paths[f"entropy-{name}"] = plot_entropy_histograms(
-            res["entropy"]["tokens"], out / f"entropy-{name}.png", max_entropy=math.log(vocab)
+            res["entropy"]["tokens"],
+            out / f"entropy-{name}.png",
+            max_entropy=math.log(vocab),
+            title=f"{name}: clean-input token entropy",
         )
     return paths

@@ -242,6 +242,7 @@ def plot_entropy_histograms(
     *,
     bins: int = 40,
     max_entropy: float | None = None,
+    title: str | None = None,
 ) -> Path:
     """Histograms of token entropy, one panel per level, one series per split or outcome.
 
@@ -252,6 +253,7 @@ def plot_entropy_histograms(
         path: image file to write (format from the suffix).
         bins: histogram bins.
         max_entropy: ``ln V``, drawn as a dashed line (taken from a report when given one).
+        title: a title over the whole figure.
 
     Returns the path written.
     """
@@ -274,6 +276,8 @@ def plot_entropy_histograms(
             ax.axvline(max_entropy, color="grey", linestyle="--", linewidth=1, label="ln V")
         ax.set(title=title, xlabel="token entropy (nats)", ylabel="density")
         ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
