@@ -265,7 +265,7 @@ def plot_entropy_histograms(
     bins = check_positive_int("bins", bins)
     fig = Figure(figsize=(4.0 * len(panels), 3.2), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (title, series) in zip(axes, panels):
+    for ax, (panel_title, series) in zip(axes, panels):
         top = max([max_entropy or 0.0] + [float(v.max()) for v in series.values() if v.size])
         edges = np.linspace(0.0, top if top > 0 else 1.0, bins + 1)  # entropies are ≥ 0
         for name, values in series.items():
@@ -274,7 +274,7 @@ def plot_entropy_histograms(
                 ax.hist(values, bins=edges, density=True, histtype="step", label=label)
         if max_entropy is not None:
             ax.axvline(max_entropy, color="grey", linestyle="--", linewidth=1, label="ln V")
-        ax.set(title=title, xlabel="token entropy (nats)", ylabel="density")
+        ax.set(title=panel_title, xlabel="token entropy (nats)", ylabel="density")
         ax.legend(fontsize="small")
     if title:
         fig.suptitle(title)
