@@ -14,6 +14,7 @@ from scipy.special import softmax
 
 from amlab.memory import AssociativeMemory
 from amlab.models.dense import DenseAssociativeMemory
+from helpers import sweep_path_energies
 
 
 def all_states(length: int, vocab: int) -> torch.Tensor:
@@ -72,10 +73,8 @@ def test_energy_never_increases_position_by_position(seed, kind, vocab, degree, 
     )
     x = torch.randint(0, vocab, (4, length), generator=gen)
     for _ in range(3):
-        new = model.step(x)
-        # The sweep visits 0 … L−1: after k updates positions < k are new, the rest old.
-        path = torch.stack([torch.cat([new[:, :k], x[:, k:]], dim=1) for k in range(length + 1)], 1)
-        energies = model.energy(path.reshape(-1, length)).reshape(4, length + 1)
+        new = model.step(x)  # the sweep visits 0 … L−1
+        energies = sweep_path_energies(model, x, new)
         assert torch.all(energies.diff(dim=1) <= 1e-9 * energies.abs().amax(dim=1, keepdim=True))
         x = new
 

@@ -17,6 +17,7 @@ from amlab.corruption import corrupt
 from amlab.memory import AssociativeMemory
 from amlab.models.hopfield import Hopfield
 from amlab.models.learning_rules import encode_patterns, storkey
+from helpers import sweep_path_energies
 
 RULES = ["hebbian", "storkey", "pseudoinverse"]
 
@@ -119,9 +120,7 @@ def test_energy_never_increases_neuron_by_neuron(seed, vocab, rule, length, n_pa
     x = torch.randint(0, vocab, (4, length), generator=gen)
     for _ in range(3):
         new = model.step(x)
-        # In a fixed-order sweep, after k updates positions < k are new and the rest old.
-        path = torch.stack([torch.cat([new[:, :k], x[:, k:]], dim=1) for k in range(length + 1)], 1)
-        energies = model.energy(path.reshape(-1, length)).reshape(4, length + 1)
+        energies = sweep_path_energies(model, x, new)
         assert torch.all(energies.diff(dim=1) <= 1e-12)
         x = new
 
