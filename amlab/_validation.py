@@ -6,13 +6,20 @@ user ever sees a traceback from deep inside torch or, worse, silently wrong numb
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["as_tokens", "check_finite", "check_unit_interval", "check_positive_int"]
+__all__ = [
+    "as_tokens",
+    "check_finite",
+    "check_known_fields",
+    "check_positive_int",
+    "check_unit_interval",
+]
 
 
 def as_tokens(
@@ -81,3 +88,12 @@ def check_positive_int(name: str, value: int) -> int:
     if isinstance(value, bool) or int(value) != value or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def check_known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """Return ``data`` after checking that every key names a field of dataclass ``cls``."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+    return data

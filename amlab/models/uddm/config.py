@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from amlab._validation import check_finite, check_positive_int
+from amlab._validation import check_finite, check_known_fields, check_positive_int
 
 __all__ = ["DenoiserConfig", "PRESETS"]
 
@@ -80,11 +80,7 @@ class DenoiserConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DenoiserConfig:
         """Rebuild a configuration written by :meth:`to_dict`; unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown DenoiserConfig field(s): {', '.join(unknown)}")
-        return cls(**data)
+        return cls(**check_known_fields(cls, data))
 
     @classmethod
     def preset(cls, name: str, vocab_size: int, seq_len: int, **overrides: Any) -> DenoiserConfig:

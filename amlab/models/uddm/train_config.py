@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from amlab._validation import check_finite, check_positive_int
+from amlab._validation import check_finite, check_known_fields, check_positive_int
 from amlab.corruption import LogLinearSchedule
 from amlab.models.uddm.checkpoint import stable_hash
 from amlab.models.uddm.config import DenoiserConfig
@@ -137,10 +137,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Rebuild a configuration written by :meth:`to_dict`; unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig field(s): {', '.join(unknown)}")
+        check_known_fields(cls, data)
         return cls(**{**data, "betas": tuple(data.get("betas", (0.9, 0.999)))})
 
     def replace(self, **changes: Any) -> TrainConfig:
