@@ -144,6 +144,11 @@ def compare(
 @app.command("train")
 def train_command(
     data: Optional[Path] = typer.Option(None, "--data", help="Text file (default: the bundled Shakespeare slice)."),
+    hf: Optional[str] = typer.Option(
+        None, "--hf", help="A Hugging Face data set name instead (needs `pip install amlab[hf]` and network)."
+    ),
+    hf_column: str = typer.Option("text", "--hf-column", help="The text column of the --hf data set."),
+    hf_rows: Optional[int] = typer.Option(None, "--hf-rows", help="Read at most this many rows of --hf."),
     seq_len: int = typer.Option(32, "--seq-len", "-L", help="Sequence length L."),
     tokenizer: str = typer.Option("char", "--tokenizer", help="'char' or 'bpe' (trained locally on the text)."),
     bpe_vocab_size: int = typer.Option(512, "--bpe-vocab-size", help="V of a BPE tokenizer."),
@@ -160,12 +165,16 @@ def train_command(
 ) -> None:
     """Train one UDDM on a nested training subset; checkpoints are atomic and a rerun resumes."""
     from amlab.data import nested_split, text_sequences
+    from amlab.data.hub import load_hf_text
     from amlab.models.uddm.train import TrainConfig, train
 
     try:
+        if hf is not None and data is not None:
+            raise ValueError("--hf and --data exclude each other")
+        text = None if hf is None else load_hf_text(hf, column=hf_column, max_rows=hf_rows)
         seqs, tok = text_sequences(
-            data, seq_len=seq_len, tokenizer=tokenizer, bpe_vocab_size=bpe_vocab_size,  # type: ignore[arg-type]
-            mode="packed" if packed else "lines",
+            data, seq_len=seq_len, text=text, tokenizer=tokenizer,  # type: ignore[arg-type]
+            bpe_vocab_size=bpe_vocab_size, mode="packed" if packed else "lines",
         )
         split = nested_split(seqs, n_test, seed=seed)
         train_seqs = split.train_pool if n_train is None else split.train(n_train)
@@ -179,7 +188,7 @@ def train_command(
         result = train(
             config, train_seqs, split.test, vocab_size=tok.vocab_size, tokenizer=tok, out_dir=out
         )
-    except ValueError as err:
+    except (ValueError, ImportError) as err:  # ImportError: --hf without `datasets`
         _fail(str(err))
     summary = f"done: step {result.step} (resumed at {result.start_step})" if result.start_step else f"done: step {result.step}"
     if result.losses:

@@ -134,3 +134,17 @@ def test_compare_runs_the_uddm_and_its_empirical_twin(tmp_path: Path, monkeypatc
     # the closed-form twin stores its training set exactly (DESIGN §3)
     assert data["models"]["uddm-empirical"]["fixed_points"]["train"]["value"] == 1.0
     assert any((tmp_path / "cache").rglob("checkpoint.json"))  # the trained UDDM was cached
+
+
+def test_train_from_the_hub_without_datasets_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import amlab.data.hub as hub
+
+    def missing() -> None:
+        raise ImportError("loading a Hugging Face data set needs `datasets`: pip install 'amlab[hf]'")
+
+    monkeypatch.setattr(hub, "_datasets", missing)
+    result = _run("train", "--hf", "some/corpus", "--steps", "1")
+    assert result.exit_code == 2
+    assert "pip install" in result.output
+    both = _run("train", "--hf", "some/corpus", "--data", "x.txt")
+    assert both.exit_code == 2 and "exclude each other" in both.output

@@ -137,3 +137,18 @@ def test_hub_without_datasets_says_how_to_install(monkeypatch):
 def test_hub_rejects_bad_max_rows():
     with pytest.raises(ValueError, match="max_rows"):
         load_hf_text("lm1b", max_rows=0)
+
+
+def test_text_sequences_takes_a_file_or_the_text_itself(tmp_path) -> None:
+    from amlab.data import text_sequences
+
+    corpus = "the first line of text\nand the second line here\n"
+    (tmp_path / "c.txt").write_text(corpus, encoding="utf-8")
+    from_file, tok_a = text_sequences(tmp_path / "c.txt", seq_len=24)
+    from_text, tok_b = text_sequences(seq_len=24, text=corpus)
+    assert torch.equal(from_file, from_text) and from_file.shape == (2, 24)
+    assert tok_a.decode(from_file[0].tolist()).startswith("the first line of text")
+    with pytest.raises(ValueError, match="not both"):
+        text_sequences(tmp_path / "c.txt", seq_len=24, text=corpus)
+    with pytest.raises(ValueError, match="empty"):
+        text_sequences(seq_len=24, text="  \n")

@@ -18,6 +18,7 @@ def text_sequences(
     path: str | Path | None = None,
     *,
     seq_len: int,
+    text: str | None = None,
     tokenizer: Literal["char", "bpe"] = "char",
     bpe_vocab_size: int = 512,
     mode: Literal["lines", "packed"] = "lines",
@@ -28,6 +29,8 @@ def text_sequences(
     Args:
         path: a UTF-8 text file.
         seq_len: L.
+        text: the corpus itself (e.g. from :func:`amlab.data.hub.load_hf_text`), instead of
+            a file; ``path`` must then be None.
         tokenizer: ``"char"`` (one token per character) or ``"bpe"`` (a BPE vocabulary of
             ``bpe_vocab_size`` tokens trained on this text with the ``tokenizers`` library).
         bpe_vocab_size: size of the BPE vocabulary.
@@ -38,7 +41,12 @@ def text_sequences(
     Returns:
         The sequences and the tokenizer that made them (its ``pad_id`` is 0).
     """
-    text = load_text(path)
+    if text is None:
+        text = load_text(path)
+    elif path is not None:
+        raise ValueError("give either a text file or the text itself, not both")
+    elif not text.strip():
+        raise ValueError("the text is empty")
     tok: Tokenizer
     if tokenizer == "char":
         tok = CharTokenizer.fit(text)
