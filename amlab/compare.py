@@ -151,9 +151,12 @@ def run_compare(config: CompareConfig, *, progress: Progress | None = None) -> d
     }
     for name in config.models:
         model = build_model(name, **_model_options(name, config, patterns))
+        fitting = None if progress is None else progress.add_task(f"fit · {name}", total=1)
         start = time.perf_counter()
         model.fit(patterns.train, patterns.vocab_size, generator=torch.Generator().manual_seed(config.seed))
         fit_seconds = time.perf_counter() - start
+        if fitting is not None:
+            progress.update(fitting, completed=1)
         kwargs = {"seed": config.seed, "progress": progress}
         results["models"][name] = {
             "has_energy": model.has_energy,
