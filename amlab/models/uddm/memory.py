@@ -26,7 +26,7 @@ from amlab.models.uddm.checkpoint import (
 )
 from amlab.models.uddm.diffusion import NelboEstimate, as_denoiser
 from amlab.models.uddm.network import Denoiser
-from amlab.models.uddm.sample import denoise, generate, reverse_posterior
+from amlab.models.uddm.sample import denoise, generate, reverse_step
 from amlab.models.uddm.train import TrainConfig, TrainResult, train, validation_nelbo
 
 __all__ = ["UDDM"]
@@ -212,16 +212,15 @@ class UDDM(MemoryBase):
             return self._denoise(states, 0.0, 0, None)
         n = self.n_steps if self.n_steps else max(1, round(1000 * t))
         s = max(t - t / n, 0.0)
-        alphas = self.schedule.alpha(torch.tensor([t, s], dtype=torch.float64)).tolist()
         gen = self._generator(generator)
-        out = []
-        for chunk in self._chunks(states):
-            probs = reverse_posterior(chunk, self._log_probs(chunk, t).exp(), *alphas, self.vocab_size)
-            if self.greedy:
-                out.append(probs.argmax(-1))
-            else:
-                flat = probs.reshape(-1, self.vocab_size)
-                out.append(torch.multinomial(flat, 1, generator=gen).view(chunk.shape))
+        denoiser = as_denoiser(self.network)
+        with autocast(self.device):
+            out = [
+                reverse_step(
+                    denoiser, chunk, t, s, greedy=self.greedy, generator=gen, schedule=self.schedule
+                )
+                for chunk in self._chunks(states)
+            ]
         return torch.cat(out).to(states.device)
 
     def _denoise(

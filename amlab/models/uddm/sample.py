@@ -24,7 +24,7 @@ from amlab.models.overlaps import one_hot
 if TYPE_CHECKING:
     from amlab.models.uddm.diffusion import DenoiserFn
 
-__all__ = ["check_n_steps", "denoise", "generate", "reverse_posterior"]
+__all__ = ["check_n_steps", "denoise", "generate", "reverse_posterior", "reverse_step"]
 
 
 def check_n_steps(n_steps: int | None) -> int | None:
@@ -109,6 +109,27 @@ def _times(t: float, batch: int, like: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def reverse_step(
+    denoiser: DenoiserFn,
+    x_t: torch.Tensor,
+    t: float,
+    s: float,
+    *,
+    greedy: bool = True,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+    schedule: NoiseSchedule | None = None,
+) -> torch.Tensor:
+    """One reverse step ``x_t → x_s`` (``s < t``): ``x̂ = denoiser(x_t, t)``, then the argmax
+    (``greedy``) or a draw of :func:`reverse_posterior`. Returns int64 ``(B, L)``."""
+    schedule = schedule or LogLinearSchedule()
+    alpha_t, alpha_s = schedule.alpha(torch.tensor([t, s], dtype=torch.float64)).tolist()
+    x_hat = denoiser(x_t, _times(t, x_t.shape[0], x_t)).to(dtype).exp()
+    probs = reverse_posterior(x_t, x_hat, alpha_t, alpha_s, x_hat.shape[-1], dtype=dtype)
+    return _pick(probs, greedy, generator)
+
+
+@torch.no_grad()
 def denoise(
     denoiser: DenoiserFn,
     x_t: torch.Tensor,
@@ -143,14 +164,11 @@ def denoise(
     n_steps = n_steps if t_start > final_t else 0
     x = x_t.clone().long()
     batch = x.shape[0]
-    grid = torch.linspace(t_start, final_t, n_steps + 1, dtype=torch.float64)
-    alphas = schedule.alpha(grid)
-    for k in range(n_steps):
-        x_hat = denoiser(x, _times(float(grid[k]), batch, x)).to(dtype).exp()
-        probs = reverse_posterior(
-            x, x_hat, float(alphas[k]), float(alphas[k + 1]), x_hat.shape[-1], dtype=dtype
+    grid = torch.linspace(t_start, final_t, n_steps + 1, dtype=torch.float64).tolist()
+    for t, s in zip(grid[:-1], grid[1:]):
+        x = reverse_step(
+            denoiser, x, t, s, greedy=greedy, generator=generator, dtype=dtype, schedule=schedule
         )
-        x = _pick(probs, greedy, generator)
     return denoiser(x, _times(final_t, batch, x)).argmax(-1)
 
 
