@@ -110,12 +110,12 @@ def compare(
     ),
 ) -> None:
     """Measure every named model with the same instruments on the same patterns."""
-    from amlab.compare import CompareConfig, run_compare, write_results
+    from amlab.studies import compare as study
 
     if random and data is not None:
         _fail("--random and --data exclude each other")
     try:
-        config = CompareConfig(
+        config = study.CompareConfig(
             models=tuple(models.split(",")),
             source="random" if random else "text",
             data=None if data is None else str(data),
@@ -129,7 +129,7 @@ def compare(
             uddm_steps=uddm_steps,
         )
         with _progress() as progress:
-            results = run_compare(config, progress=progress)
+            results = study.run(config, progress=progress)
     except ValueError as err:
         _fail(str(err))
     console.print(f"[bold]{results['data']['description']}[/], {results['data']['n_train']} stored, "
@@ -137,7 +137,7 @@ def compare(
     for table in _tables(results):
         console.print(table)
     out_dir = out or Path("amlab-results") / time.strftime("compare-%Y%m%d-%H%M%S")
-    paths = write_results(results, out_dir)
+    paths = study.write(results, out_dir)
     console.print(f"results: {paths['json']}\nfigure:  {paths['figure']}")
 
 

@@ -22,7 +22,7 @@ def plot_recovery(results: dict[str, Any], path: str | Path) -> Path:
     """Recovery vs corruption level ``t``: train solid, test dashed, one colour per model.
 
     Error bars are the standard errors stored with each point. ``results`` is the
-    dictionary written by :func:`amlab.compare.write_results`.
+    dictionary written by :func:`amlab.studies.compare.write`.
     """
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]

@@ -1,9 +1,9 @@
-"""``amlab compare``: the same patterns, corruption and instruments for every model (DESIGN §1, §4).
+"""``amlab compare``: the same patterns, corruption and instruments for every model.
 
-:func:`run_compare` fits each named model on one training set and measures token
-recovery on the training and held-out sequences, the fixed-point rates and the conditional
-entropy probe. :func:`write_results` stores everything as JSON (config, seed, versions,
-device, every number) and draws the recovery figure from that JSON.
+:func:`run` fits each named model on one training set and measures token recovery on the
+training and held-out sequences, the fixed-point rates and the conditional entropy probe.
+:func:`write` stores everything as JSON (config, seed, versions, device, every number), the
+recovery curves as a tidy table, and draws the figures from what it stored.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from amlab.entropy import EntropyReport, entropy_probe, plot_entropy_histograms
 from amlab.experiment import provenance, write_json_atomic
 from amlab.models.registry import build_model, parse_model_names
 from amlab.plots import plot_recovery
+from amlab.studies.base import record_outputs, write_table
 
-__all__ = ["CompareConfig", "PatternSet", "load_patterns", "run_compare", "write_results"]
+__all__ = ["CompareConfig", "PatternSet", "load_patterns", "recovery_rows", "run", "write"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class PatternSet:
 
 
 def load_patterns(config: CompareConfig) -> PatternSet:
-    """The training and test sequences named by ``config`` (DESIGN §1)."""
+    """The training and test sequences named by ``config``."""
     gen = torch.Generator().manual_seed(config.seed)
     if config.source == "random":
         n = config.n_train + config.n_test
@@ -129,7 +130,7 @@ def _entropy_summary(report: EntropyReport) -> dict[str, Any]:
     return out
 
 
-def run_compare(config: CompareConfig, *, progress: Progress | None = None) -> dict[str, Any]:
+def run(config: CompareConfig, *, progress: Progress | None = None) -> dict[str, Any]:
     """Fit every model of ``config`` on the same patterns and run the instruments on each.
 
     Returns the JSON-ready results: ``config``, ``provenance``, ``data`` and, per model,
@@ -175,12 +176,34 @@ def run_compare(config: CompareConfig, *, progress: Progress | None = None) -> d
     return results
 
 
-def write_results(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write ``results.json`` and, drawn from it, ``recovery.png`` and one histogram of
-    clean-input token entropy per model (``entropy-<model>.png``, train vs test) into ``out_dir``.
+def recovery_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The recovery curves of ``results`` as a tidy table: one row per model × split × t.
+
+    Columns: ``model``, ``split`` (train / test), ``t``, ``n`` (sequences), and for each of
+    ``recovery``, ``unstable``, ``exact`` its mean and standard error (``<metric>_stderr``).
+    """
+    rows = []
+    for name, res in results["models"].items():
+        for split, curve in res["recovery"].items():
+            for point in curve["points"]:
+                row: dict[str, Any] = {
+                    "model": name, "split": split, "t": point["t"], "n": point["exact"]["n"]
+                }
+                for metric in ("recovery", "unstable", "exact"):
+                    row[metric] = point[metric]["value"]
+                    row[f"{metric}_stderr"] = point[metric]["stderr"]
+                rows.append(row)
+    return rows
+
+
+def write(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``results.json``, the tidy ``recovery.csv`` and, drawn from them, ``recovery.png``
+    and one histogram of clean-input token entropy per model (``entropy-<model>.png``, train
+    vs test) into ``out_dir``; the manifest lists them (see :func:`prepare_out_dir`).
     """
     out = Path(out_dir)
     paths = {"json": write_json_atomic(results, out / "results.json")}
+    paths["table"] = write_table(recovery_rows(results), out / "recovery.csv")
     paths["figure"] = plot_recovery(results, out / "recovery.png")
     vocab = results["data"]["vocab_size"]
     for name, res in results["models"].items():
@@ -190,4 +213,5 @@ def write_results(results: dict[str, Any], out_dir: str | Path) -> dict[str, Pat
             max_entropy=math.log(vocab),
             title=f"{name}: clean-input token entropy",
         )
+    record_outputs(out, paths.values())
     return paths
