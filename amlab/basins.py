@@ -14,7 +14,7 @@ not blurred by fresh noise, and bisection on ``t`` sees a (nearly) monotone succ
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +22,20 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from amlab._validation import as_tokens, check_finite, check_positive_int, check_unit_interval
+from amlab._validation import check_finite, check_positive_int, check_unit_interval
 from amlab.corruption import corrupt
 from amlab.memory import AssociativeMemory
 from amlab.stats import Estimate, mean_estimate, proportion_estimate
+from amlab.trials import (
+    DEFAULT_LEVELS,
+    batches,
+    check_noise_levels,
+    check_sequences,
+    progress_task,
+    spawn_generators,
+)
 
 __all__ = [
-    "DEFAULT_LEVELS",
     "CriticalRadius",
     "FixedPointReport",
     "RecoveryCurve",
@@ -40,51 +47,10 @@ __all__ = [
     "fixed_point_report",
     "fixed_point_test",
     "random_sequences",
-    "spawn_generators",
     "token_recovery",
 ]
 
-DEFAULT_LEVELS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0)
-"""The corruption levels of the seed paper's basin test (DESIGN §4)."""
-
-
 # -- shared plumbing -------------------------------------------------------------------------
-def spawn_generators(
-    seed: int, n: int, device: torch.device | str = "cpu"
-) -> list[torch.Generator]:
-    """``n`` statistically independent generators derived from one integer ``seed``."""
-    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    children = np.random.SeedSequence(int(seed)).spawn(check_positive_int("n", n))
-    gens = []
-    for child in children:
-        gen = torch.Generator(device=device)
-        gen.manual_seed(int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)))
-        gens.append(gen)
-    return gens
-
-
-def _progress_task(
-    progress: Progress | None, description: str, total: int | None
-) -> Callable[[], None]:
-    """Add a task to ``progress`` (if any) and return a function that advances it by one."""
-    if progress is None:
-        return lambda: None
-    task = progress.add_task(description, total=total)
-    return lambda: progress.advance(task)
-
-
-def _levels(ts: Sequence[float]) -> tuple[float, ...]:
-    levels = tuple(check_unit_interval("noise level t", t) for t in ts)
-    if not levels:
-        raise ValueError("ts is empty: give at least one noise level")
-    return levels
-
-
-def _sequences(model: AssociativeMemory, sequences: Any, name: str = "sequences") -> torch.Tensor:
-    return as_tokens(sequences, model.vocab_size, length=model.seq_len, name=name)
-
-
 def _retrieve(
     model: AssociativeMemory,
     x: torch.Tensor,
@@ -100,10 +66,6 @@ def _retrieve(
             f"for an input of shape {tuple(x.shape)}"
         )
     return out.states.to(x.device, torch.long), out.converged.to(x.device, torch.bool)
-
-
-def _batches(n: int, batch_size: int) -> list[slice]:
-    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
 # -- token recovery --------------------------------------------------------------------------
@@ -257,10 +219,10 @@ def token_recovery(
         confidence: level of the reported intervals.
         progress: a rich progress display to report to (one tick per batch).
     """
-    xs = _sequences(model, sequences)
-    levels = _levels(ts)
-    chunks = _batches(xs.shape[0], check_positive_int("batch_size", batch_size))
-    advance = _progress_task(progress, f"recovery · {model.name}", len(levels) * len(chunks))
+    xs = check_sequences(model, sequences)
+    levels = check_noise_levels(ts)
+    chunks = batches(xs.shape[0], check_positive_int("batch_size", batch_size))
+    advance = progress_task(progress, f"recovery · {model.name}", len(levels) * len(chunks))
     trials = []
     for t in levels:
         corruption_gen, dynamics_gen = spawn_generators(seed, 2, xs.device)
@@ -302,9 +264,9 @@ def fixed_point_test(
     Each sequence is fed uncorrupted, ``model.retrieve(x, t=0)``, and counts when the final
     state equals it. Returned as a binomial proportion with its confidence interval.
     """
-    xs = _sequences(model, sequences)
-    chunks = _batches(xs.shape[0], check_positive_int("batch_size", batch_size))
-    advance = _progress_task(progress, f"fixed points · {model.name}", len(chunks))
+    xs = check_sequences(model, sequences)
+    chunks = batches(xs.shape[0], check_positive_int("batch_size", batch_size))
+    advance = progress_task(progress, f"fixed points · {model.name}", len(chunks))
     (dynamics_gen,) = spawn_generators(seed, 1, xs.device)
     returned = 0
     for chunk in chunks:
@@ -407,7 +369,7 @@ def exact_recovery_counts(
     uniforms, whatever the levels, so for a deterministic model the count is a function of
     the level alone. Rows that share a level are retrieved together. Returns int64 ``(P,)``.
     """
-    xs = _sequences(model, patterns, name="patterns")
+    xs = check_sequences(model, patterns, name="patterns")
     levels = torch.as_tensor(t, dtype=torch.float64).flatten()
     if levels.numel() == 1:
         levels = levels.expand(xs.shape[0])
@@ -445,7 +407,7 @@ def _exact_counts(
     exact = torch.zeros(x0.shape[0], dtype=torch.bool, device=xs.device)
     for level in row_levels[row_active].unique().tolist():
         rows = (row_active & (row_levels == level)).nonzero().squeeze(1)
-        for chunk in _batches(rows.numel(), batch_size):
+        for chunk in batches(rows.numel(), batch_size):
             idx = rows[chunk]
             states, _ = _retrieve(model, x_t[idx], level, max_steps, dynamics_gen)
             exact[idx] = (states == x0[idx]).all(dim=1)
@@ -486,7 +448,7 @@ def critical_radii(
         confidence: level of the binomial interval on the success rate at ``t*``.
         progress: rich progress display (one tick per evaluated level).
     """
-    xs = _sequences(model, patterns, name="patterns")
+    xs = check_sequences(model, patterns, name="patterns")
     p = check_finite("p", p)
     if not 0.0 < p < 1.0:
         raise ValueError(f"target probability p must lie in (0, 1), got {p}")
@@ -497,7 +459,7 @@ def critical_radii(
     batch_size = check_positive_int("batch_size", batch_size)
     required = math.ceil(p * n_trials - 1e-9)
     n_halvings = math.ceil(math.log2(1.0 / tol))
-    advance = _progress_task(progress, f"critical radius · {model.name}", n_halvings + 2)
+    advance = progress_task(progress, f"critical radius · {model.name}", n_halvings + 2)
 
     def counts(levels: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         out = _exact_counts(model, xs, levels, active, n_trials, seed, max_steps, batch_size)

@@ -21,17 +21,17 @@ import torch
 from rich.progress import Progress
 
 from amlab._validation import check_positive_int, check_unit_interval
-from amlab.basins import (
-    DEFAULT_LEVELS,
-    RecoveryCurve,
-    _levels,
-    _progress_task,
-    _sequences,
-    spawn_generators,
-)
+from amlab.basins import RecoveryCurve
 from amlab.corruption import corrupt
 from amlab.memory import AssociativeMemory
 from amlab.stats import Estimate, difference, mean_estimate
+from amlab.trials import (
+    DEFAULT_LEVELS,
+    check_noise_levels,
+    check_sequences,
+    progress_task,
+    spawn_generators,
+)
 
 __all__ = [
     "PROBE_LEVELS",
@@ -75,7 +75,7 @@ def token_entropy(
     model: AssociativeMemory, x: Any, *, t: float = 1e-5, batch_size: int = 256
 ) -> torch.Tensor:
     """Per-token entropy ``H_ℓ`` of ``model.conditional(x, t=t)``, float64 ``(B, L)`` in nats."""
-    xs = _sequences(model, x, name="x")
+    xs = check_sequences(model, x, name="x")
     t = check_unit_interval("noise level t", t)
     out = []
     with torch.no_grad():
@@ -150,12 +150,12 @@ def entropy_probe(
     """
     splits = {"train": train, "test": test, "generated": generated}
     splits = {k: v for k, v in splits.items() if v is not None}
-    levels = _levels(ts)
-    advance = _progress_task(progress, f"entropy · {model.name}", len(splits) * len(levels))
+    levels = check_noise_levels(ts)
+    advance = progress_task(progress, f"entropy · {model.name}", len(splits) * len(levels))
     means: dict[str, tuple[Estimate, ...]] = {}
     tokens: dict[str, tuple[torch.Tensor, ...]] = {}
     for name, seqs in splits.items():
-        xs = _sequences(model, seqs, name=name)
+        xs = check_sequences(model, seqs, name=name)
         per_level = []
         for t in levels:
             (gen,) = spawn_generators(seed, 1, xs.device)

@@ -26,9 +26,9 @@ import torch
 from rich.progress import Progress
 
 from amlab._validation import as_tokens, check_positive_int, check_unit_interval
-from amlab.basins import _batches, _progress_task
 from amlab.labels import AttractorLabel, classify_states, label_counts
 from amlab.memory import AssociativeMemory
+from amlab.trials import batches, progress_task
 
 __all__ = [
     "Attractor",
@@ -174,7 +174,7 @@ class _Stepper:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         out = []
-        for chunk in _batches(x.shape[0], self.batch_size):
+        for chunk in batches(x.shape[0], self.batch_size):
             with torch.no_grad():
                 new = self.model.step(x[chunk], t=self.t, generator=None)
             new = as_tokens(
@@ -206,7 +206,7 @@ def _exhaustive(
 
     size = vocab**length
     succ = torch.empty(size, dtype=torch.long, device=device)
-    for chunk in _batches(size, step.batch_size):
+    for chunk in batches(size, step.batch_size):
         codes = torch.arange(chunk.start, chunk.stop, device=device)
         succ[chunk] = (step(decode(codes)) * powers).sum(dim=1)
         advance()
@@ -297,7 +297,7 @@ def attractor_graph(
                 f"V^L = {vocab}^{length} states exceed max_states = {max_states}: pass seed "
                 "states (e.g. corrupted patterns) for a sampled graph"
             )
-        advance = _progress_task(progress, f"attractors · {model.name}", -(-size // batch_size))
+        advance = progress_task(progress, f"attractors · {model.name}", -(-size // batch_size))
         probe_gen = torch.Generator().manual_seed(0)
         probe = torch.randint(0, vocab, (min(64, size), length), generator=probe_gen)
         step.check_deterministic(probe)
@@ -307,7 +307,7 @@ def attractor_graph(
         pattern_nodes = (train_t * powers).sum(dim=1)
     else:
         seeds = as_tokens(states, vocab, length=length, name="states")
-        advance = _progress_task(progress, f"attractors · {model.name}", None)
+        advance = progress_task(progress, f"attractors · {model.name}", None)
         step.check_deterministic(seeds[:64])
         succ, start_ids, table = _sampled(step, torch.cat([seeds, train_t]), max_states, advance)
         seed_nodes, pattern_nodes = start_ids[: seeds.shape[0]], start_ids[seeds.shape[0] :]

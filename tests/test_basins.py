@@ -18,11 +18,11 @@ from amlab.basins import (
     fixed_point_report,
     fixed_point_test,
     random_sequences,
-    spawn_generators,
     token_recovery,
 )
 from amlab.memory import AssociativeMemory, MemoryBase
 from amlab.models.overlaps import one_hot
+from amlab.trials import spawn_generators
 
 
 # -- test doubles: memories whose retrieval is known exactly --------------------------------

@@ -23,7 +23,8 @@ from amlab.models.uddm.diffusion import (
 )
 from amlab.models.uddm.empirical import EmpiricalPosterior, LeaveOneOutDenoiser
 from amlab.models.uddm.network import Denoiser
-from amlab.models.uddm.sample import denoise, generate, reverse_posterior
+from amlab.models.uddm.posterior import reverse_posterior
+from amlab.models.uddm.sample import denoise, generate
 
 F64 = torch.float64
 SCHEDULE = LogLinearSchedule()

@@ -5,9 +5,9 @@
 """
 
 from amlab.data.corpus import BUNDLED_TEXTS, load_text
-from amlab.data.pipeline import text_sequences
+from amlab.data.pipeline import text_sequences, tokenizer_from_dict
 from amlab.data.sequences import NestedSplit, deduplicate, make_sequences, nested_split
-from amlab.data.tokenizer import CharTokenizer, Tokenizer, tokenizer_from_dict
+from amlab.data.tokenizer import CharTokenizer, Tokenizer
 
 __all__ = [
     "BUNDLED_TEXTS",

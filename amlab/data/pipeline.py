@@ -1,17 +1,19 @@
-"""From a text file (or the bundled slice) to token sequences: one call for every command."""
+"""From a text file (or the bundled slice) to token sequences, and back from a saved
+tokenizer: the one place that knows every tokenizer kind."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
+from amlab.data.bpe import BPETokenizer
 from amlab.data.corpus import load_text
 from amlab.data.sequences import make_sequences
 from amlab.data.tokenizer import CharTokenizer, Tokenizer
 
-__all__ = ["text_sequences"]
+__all__ = ["text_sequences", "tokenizer_from_dict"]
 
 
 def text_sequences(
@@ -52,11 +54,19 @@ def text_sequences(
         tok = CharTokenizer.fit(text)
         default_min = seq_len // 2
     elif tokenizer == "bpe":
-        from amlab.data.bpe import BPETokenizer
-
         tok = BPETokenizer.train(text, bpe_vocab_size)
         default_min = 1
     else:
         raise ValueError(f"tokenizer must be 'char' or 'bpe', got {tokenizer!r}")
     chars = default_min if min_chars is None else min_chars
     return make_sequences(text, tok, seq_len, mode=mode, min_chars=chars), tok
+
+
+def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
+    """Rebuild a character or BPE tokenizer from its ``to_dict()`` (as saved with a model)."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind == CharTokenizer.kind:
+        return CharTokenizer.from_dict(data)
+    if kind == BPETokenizer.kind:
+        return BPETokenizer.from_dict(data)
+    raise ValueError(f"unknown tokenizer description (kind {kind!r}); expected 'char' or 'bpe'")

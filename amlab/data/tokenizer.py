@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-__all__ = ["CharTokenizer", "Tokenizer", "decode_pieces", "tokenizer_from_dict"]
+__all__ = ["CharTokenizer", "Tokenizer", "decode_pieces"]
 
 
 @runtime_checkable
@@ -100,15 +100,3 @@ class CharTokenizer:
     def save(self, path: str | Path) -> None:
         """Write :meth:`to_dict` as JSON."""
         Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
-
-
-def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
-    """Rebuild a character or BPE tokenizer from its ``to_dict()`` (as saved with a model)."""
-    kind = data.get("kind") if isinstance(data, dict) else None
-    if kind == CharTokenizer.kind:
-        return CharTokenizer.from_dict(data)
-    if kind == "bpe":
-        from amlab.data.bpe import BPETokenizer
-
-        return BPETokenizer.from_dict(data)
-    raise ValueError(f"unknown tokenizer description (kind {kind!r}); expected 'char' or 'bpe'")

@@ -18,7 +18,8 @@ from amlab.models.uddm.diffusion import (
 from amlab.models.uddm.empirical import EmpiricalPosterior, EmpiricalUDDM, LeaveOneOutDenoiser, beta_t
 from amlab.models.uddm.memory import UDDM
 from amlab.models.uddm.network import Denoiser
-from amlab.models.uddm.sample import denoise, generate, reverse_posterior, reverse_step
+from amlab.models.uddm.posterior import reverse_posterior
+from amlab.models.uddm.sample import denoise, generate, reverse_step
 from amlab.models.uddm.train import TrainResult
 from amlab.models.uddm.train_config import TrainConfig
 

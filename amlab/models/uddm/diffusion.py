@@ -36,7 +36,7 @@ from torch import nn
 from amlab._validation import as_tokens, check_finite, check_positive_int
 from amlab.corruption import LogLinearSchedule, NoiseSchedule, check_levels, corrupt
 from amlab.models.overlaps import one_hot
-from amlab.models.uddm.sample import reverse_posterior
+from amlab.models.uddm.posterior import reverse_posterior
 
 __all__ = [
     "DenoiserFn",

@@ -13,18 +13,14 @@ argmax of ``x̂`` at ``final_t``; generation (:func:`generate`) starts from unif
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
-from amlab._validation import as_tokens, check_positive_int, check_unit_interval
+from amlab._validation import check_positive_int, check_unit_interval
 from amlab.corruption import LogLinearSchedule, NoiseSchedule
-from amlab.models.overlaps import one_hot
+from amlab.models.uddm.diffusion import DenoiserFn
+from amlab.models.uddm.posterior import reverse_posterior
 
-if TYPE_CHECKING:
-    from amlab.models.uddm.diffusion import DenoiserFn
-
-__all__ = ["check_n_steps", "denoise", "generate", "reverse_posterior", "reverse_step"]
+__all__ = ["check_n_steps", "denoise", "generate", "reverse_step"]
 
 
 def check_n_steps(n_steps: int | None) -> int | None:
@@ -34,66 +30,6 @@ def check_n_steps(n_steps: int | None) -> int | None:
     if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 0:
         raise ValueError(f"n_steps must be a non-negative integer or None, got {n_steps!r}")
     return int(n_steps)
-
-
-def _alpha_column(
-    name: str, alpha: float | torch.Tensor, batch: int, ref: torch.Tensor
-) -> torch.Tensor:
-    """``alpha`` (a scalar or one per sequence) as a ``(B, 1, 1)`` tensor, checked in [0, 1]."""
-    a = torch.as_tensor(alpha, dtype=ref.dtype, device=ref.device)
-    if a.dim() == 0:
-        a = a.expand(batch)
-    if a.shape != (batch,):
-        raise ValueError(f"{name} must be a scalar or have shape ({batch},), got {tuple(a.shape)}")
-    if not torch.isfinite(a).all() or ((a < 0) | (a > 1)).any():
-        raise ValueError(f"{name} must lie in [0, 1], got {alpha}")
-    return a[:, None, None]
-
-
-def reverse_posterior(
-    x_t: torch.Tensor,
-    x_hat: torch.Tensor,
-    alpha_t: float | torch.Tensor,
-    alpha_s: float | torch.Tensor,
-    vocab_size: int,
-    *,
-    dtype: torch.dtype | None = None,
-) -> torch.Tensor:
-    """The reverse step ``q(x_s | x_t, x̂)`` of DESIGN §3, probabilities ``(B, L, V)``.
-
-    With ``x̂ = e_{x_0}`` it is the exact Bayes posterior ``q(x_s | x_t, x_0)``.
-
-    Args:
-        x_t: tokens at level t, ``(B, L)``.
-        x_hat: ``p(x_0 | x_t)`` per position, ``(B, L, V)``, rows summing to 1.
-        alpha_t, alpha_s: keep probabilities ``α_t ≤ α_s`` (``s < t``), scalars or ``(B,)``;
-            ``α_s > 0``.
-        vocab_size: V.
-        dtype: arithmetic dtype (default: that of ``x_hat``, at least float32; pass
-            ``torch.float64`` for exact checks).
-    """
-    vocab = check_positive_int("vocab_size", vocab_size)
-    x_t = as_tokens(x_t, vocab, name="x_t")
-    batch, length = x_t.shape
-    if x_hat.shape != (batch, length, vocab):
-        raise ValueError(
-            f"x_hat must have shape {(batch, length, vocab)} to match x_t, got {tuple(x_hat.shape)}"
-        )
-    dtype = dtype or torch.promote_types(x_hat.dtype, torch.float32)
-    x_hat = x_hat.to(dtype)
-    a_t = _alpha_column("alpha_t", alpha_t, batch, x_hat)
-    a_s = _alpha_column("alpha_s", alpha_s, batch, x_hat)
-    if (a_s <= 0).any() or (a_s < a_t).any():
-        raise ValueError("need 0 < alpha_s and alpha_t ≤ alpha_s (a step to an earlier time s < t)")
-    e_t = one_hot(x_t, vocab, dtype)
-    ratio = a_t / a_s
-    unnorm = (
-        a_t * vocab * x_hat * e_t
-        + (ratio - a_t) * e_t
-        + (a_s - a_t) * x_hat
-        + (1.0 - ratio) * (1.0 - a_s) / vocab
-    )
-    return unnorm / unnorm.sum(-1, keepdim=True)
 
 
 def _pick(probs: torch.Tensor, greedy: bool, generator: torch.Generator | None) -> torch.Tensor:
