@@ -7,12 +7,9 @@ types, the shared corruption (DESIGN §2), the models (DESIGN §3) and the instr
 """
 
 from amlab.basins import (
-    CriticalRadius,
     FixedPointReport,
     RecoveryCurve,
     RecoveryPoint,
-    critical_radii,
-    critical_radius,
     fixed_point_report,
     fixed_point_test,
     random_sequences,
@@ -36,6 +33,7 @@ from amlab.models import (
     PseudoLikelihoodNetwork,
     build_model,
 )
+from amlab.radius import CriticalRadius, critical_radii, critical_radius
 from amlab.stats import Estimate
 
 __version__ = "0.1.0"
