@@ -20,7 +20,6 @@ from amlab.entropy import (
     EntropyReport,
     entropy_by_recovery,
     entropy_probe,
-    plot_entropy_histograms,
     token_entropy,
 )
 from amlab.graph import Attractor, AttractorGraph, attractor_graph, compare_basins
@@ -33,6 +32,7 @@ from amlab.models import (
     PseudoLikelihoodNetwork,
     build_model,
 )
+from amlab.plots import plot_entropy_histograms
 from amlab.radius import CriticalRadius, critical_radii, critical_radius
 from amlab.stats import Estimate
 

@@ -11,12 +11,10 @@ training sequences.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
-import numpy as np
 import torch
 from rich.progress import Progress
 
@@ -40,7 +38,6 @@ __all__ = [
     "distribution_entropy",
     "entropy_by_recovery",
     "entropy_probe",
-    "plot_entropy_histograms",
     "token_entropy",
 ]
 
@@ -213,72 +210,3 @@ def entropy_by_recovery(
         )
     return tuple(out)
 
-
-HistogramData = Union[EntropyReport, EntropySplit, Sequence[EntropySplit], Mapping[str, Any]]
-
-
-def _panels(data: HistogramData) -> list[tuple[str, dict[str, np.ndarray]]]:
-    """Normalise the accepted inputs to ``[(panel title, {series name: values})]``."""
-    if isinstance(data, EntropyReport):
-        return [
-            (f"t = {t:g}", {k: v[i].numpy().ravel() for k, v in data.tokens.items()})
-            for i, t in enumerate(data.ts)
-        ]
-    if isinstance(data, EntropySplit):
-        data = [data]
-    if isinstance(data, Sequence) and all(isinstance(d, EntropySplit) for d in data):
-        outcomes = ("recovered", "unrecovered")
-        return [(f"t = {s.t:g}", {k: getattr(s, k).numpy() for k in outcomes}) for s in data]
-    if isinstance(data, Mapping):
-        return [("", {k: np.asarray(v, dtype=np.float64).ravel() for k, v in data.items()})]
-    raise ValueError(
-        "plot_entropy_histograms takes an EntropyReport, EntropySplit(s) or a mapping of arrays"
-    )
-
-
-def plot_entropy_histograms(
-    data: HistogramData,
-    path: str | Path,
-    *,
-    bins: int = 40,
-    max_entropy: float | None = None,
-    title: str | None = None,
-) -> Path:
-    """Histograms of token entropy, one panel per level, one series per split or outcome.
-
-    Args:
-        data: an :class:`EntropyReport` (splits per level), :class:`EntropySplit` results of
-            :func:`entropy_by_recovery` (recovered vs unrecovered per level), or a mapping
-            name → array of entropies (one panel).
-        path: image file to write (format from the suffix).
-        bins: histogram bins.
-        max_entropy: ``ln V``, drawn as a dashed line (taken from a report when given one).
-        title: a title over the whole figure.
-
-    Returns the path written.
-    """
-    from matplotlib.figure import Figure  # slow to import: only when plotting
-
-    panels = _panels(data)
-    if isinstance(data, EntropyReport):
-        max_entropy = data.max_entropy
-    bins = check_positive_int("bins", bins)
-    fig = Figure(figsize=(4.0 * len(panels), 3.2), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (panel_title, series) in zip(axes, panels):
-        top = max([max_entropy or 0.0] + [float(v.max()) for v in series.values() if v.size])
-        edges = np.linspace(0.0, top if top > 0 else 1.0, bins + 1)  # entropies are ≥ 0
-        for name, values in series.items():
-            if values.size:
-                label = f"{name} ({values.size})"
-                ax.hist(values, bins=edges, density=True, histtype="step", label=label)
-        if max_entropy is not None:
-            ax.axvline(max_entropy, color="grey", linestyle="--", linewidth=1, label="ln V")
-        ax.set(title=panel_title, xlabel="token entropy (nats)", ylabel="density")
-        ax.legend(fontsize="small")
-    if title:
-        fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path

@@ -17,10 +17,10 @@ from amlab.entropy import (
     distribution_entropy,
     entropy_by_recovery,
     entropy_probe,
-    plot_entropy_histograms,
     token_entropy,
 )
 from amlab.memory import MemoryBase
+from amlab.plots import plot_entropy_histograms
 from amlab.models.overlaps import one_hot
 
 

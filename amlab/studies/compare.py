@@ -20,10 +20,10 @@ from rich.progress import Progress
 from amlab._validation import check_positive_int, check_unit_interval
 from amlab.basins import fixed_point_report, token_recovery
 from amlab.data import Tokenizer, nested_split, text_sequences
-from amlab.entropy import EntropyReport, entropy_probe, plot_entropy_histograms
+from amlab.entropy import EntropyReport, entropy_probe
 from amlab.experiment import provenance, write_json_atomic
 from amlab.models.registry import build_model, parse_model_names
-from amlab.plots import plot_recovery
+from amlab.plots import plot_entropy_histograms, plot_recovery
 from amlab.studies.base import record_outputs, write_table
 
 __all__ = ["CompareConfig", "PatternSet", "load_patterns", "recovery_rows", "run", "write"]
