@@ -181,15 +181,15 @@ def test_sweep_equals_naive_sequential_updates(vocab, rule, beta, order) -> None
     perm = np.tile(np.arange(length), (6, 1)) if order == "fixed" else rng.permuted(np.tile(np.arange(length), (6, 1)), axis=1)
     uniforms = None if math.isinf(beta) else rng.random((6, length))
     fast = x.copy()
-    fields = model._fields(fast)
+    fields = model._kernel_fields(fast)
     changed = model._sweep(fast, fields, None if order == "fixed" else perm, uniforms)
     assert np.array_equal(fast, naive_sweep(model, x, perm, uniforms))
     assert np.array_equal(changed, (fast != x).any(axis=1))
-    assert np.allclose(fields, model._fields(fast), atol=1e-12)
+    assert np.allclose(fields, model._kernel_fields(fast), atol=1e-12)
     # Sweeping a subset of rows leaves the others alone and matches sweeping them alone.
     rows = np.array([4, 1])
     part = x.copy()
-    model._sweep(part, model._fields(part), None if order == "fixed" else perm[rows], None if uniforms is None else uniforms[rows], rows=rows)
+    model._sweep(part, model._kernel_fields(part), None if order == "fixed" else perm[rows], None if uniforms is None else uniforms[rows], rows=rows)
     assert np.array_equal(part[rows], fast[rows]) and np.array_equal(np.delete(part, rows, 0), np.delete(x, rows, 0))
 
 
@@ -303,3 +303,71 @@ def test_bad_inputs() -> None:
         model.retrieve(torch.full((1, 6), -1))
     with pytest.raises(ValueError, match="empty"):
         Hopfield().fit(torch.zeros(0, 6, dtype=torch.long), 2)
+
+
+# -- exact integer couplings and in-kernel draws ----------------------------------------------
+@pytest.mark.parametrize(("n_patterns", "vocab", "dtype"), [(5, 2, np.int8), (127, 2, np.int8), (128, 2, np.int16), (40, 3, np.int16), (31, 3, np.int8)])
+def test_hebbian_couplings_are_exact_integers_in_the_smallest_type(n_patterns, vocab, dtype) -> None:
+    gen = torch.Generator().manual_seed(10)
+    xi = torch.randint(0, vocab, (n_patterns, 9), generator=gen)
+    xi[:, 0] = 0  # every pattern agrees at positions 0 and 1: |C_01| = P (V − 1)² is reached
+    xi[:, 1] = 0
+    model = Hopfield().fit(xi, vocab)
+    v = (2 * xi - 1) if vocab == 2 else vocab * torch.nn.functional.one_hot(xi, vocab) - 1
+    v = v.reshape(n_patterns, -1).long()
+    exact = (v.T @ v).numpy()
+    k = 1 if vocab == 2 else vocab
+    for i in range(9):
+        exact[i * k : (i + 1) * k, i * k : (i + 1) * k] = 0
+    assert model._matrix.dtype == dtype and np.array_equal(model._matrix, exact)
+    assert torch.allclose(model.couplings, torch.from_numpy(exact).double() / (9 * (1 if vocab == 2 else vocab**2)))
+
+
+def test_even_number_of_patterns_gives_exact_zero_fields_under_sync_updates() -> None:
+    """Two patterns at L = 12: brute-force enumeration in integers against the network."""
+    length = 12
+    gen = torch.Generator().manual_seed(11)
+    xi = torch.randint(0, 2, (2, length), generator=gen)
+    s_pat = (2 * xi - 1).tolist()
+    states = all_states(length, 2)
+    expected, zeros = [], 0
+    for state in states.tolist():
+        s = [2 * v - 1 for v in state]
+        new = []
+        for i in range(length):
+            h = sum(p[i] * p[j] * s[j] for p in s_pat for j in range(length) if j != i)  # integer
+            zeros += h == 0
+            new.append(state[i] if h == 0 else int(h > 0))
+        expected.append(new)
+    assert zeros > 0  # the enumeration does see exact ties
+    model = Hopfield(update="sync").fit(xi, 2)
+    assert torch.equal(model.step(states), torch.tensor(expected))
+    probs = model.conditional(states)
+    assert int((probs[..., 1] == 0.5).sum()) == zeros  # ties are exact: split evenly
+
+
+def test_in_kernel_orders_are_reproducible_and_random() -> None:
+    gen = torch.Generator().manual_seed(12)
+    xi = torch.randint(0, 2, (6, 50), generator=gen)
+    x = corrupt(xi.repeat(20, 1), 0.7, 2, generator=gen).x_t
+    model = Hopfield(order="random").fit(xi, 2)
+    a = model.retrieve(x, generator=torch.Generator().manual_seed(3))
+    b = model.retrieve(x, generator=torch.Generator().manual_seed(3))
+    c = model.retrieve(x, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a.states, b.states) and torch.equal(a.steps, b.steps)
+    assert not torch.equal(a.states, c.states)  # 120 starts far from the patterns
+    assert a.converged.all() and torch.equal(model.step(a.states), a.states)
+
+
+def test_random_order_treats_every_position_alike() -> None:
+    """One all-ones pattern, a hot sweep from it: under uniform random orders every position
+    is equivalent, so each flips at the same rate; in fixed order late positions see earlier
+    flips and flip more often (the contrast shows the test can fail)."""
+    xi = torch.ones(1, 9, dtype=torch.long)
+    rates = {}
+    for order in ("random", "fixed"):
+        hot = Hopfield(order=order, beta=0.3).fit(xi, 2)
+        flips = hot.step(xi.repeat(4000, 1), generator=torch.Generator().manual_seed(6)) != xi
+        rates[order] = flips.double().mean(dim=0)
+    assert torch.all((rates["random"] - rates["random"].mean()).abs() < 0.03)
+    assert rates["fixed"][-1] - rates["fixed"][0] > 0.05

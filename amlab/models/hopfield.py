@@ -13,23 +13,25 @@ the energy never rises under asynchronous updates and stored patterns stay fixed
 β the updates are Glauber dynamics, ``p(x_i = a) = softmax_a(β h_i^a)`` (for spins
 ``p(s_i = +1) = sigmoid(2β h_i)``).
 
-The asynchronous dynamics run in a compiled numba kernel (:func:`_async_sweep`) that takes
-each trajectory through one sweep: it visits the positions one at a time, chooses each new
-value from the local fields (the tie rule and the Glauber inverse-CDF draw of
-:mod:`amlab.models._value_dynamics`), and when a value changes adds that change's coupling
-row(s) to the trajectory's fields, so no field is recomputed from scratch. The fields are
-computed once per :meth:`Hopfield.retrieve` (one matrix product, through the factors of
-low-rank couplings) and a trajectory leaves the
-batch after a sweep that changes nothing. The randomness (update orders, Glauber uniforms) is
-drawn from the torch generator outside the kernel, one sweep at a time, exactly as before
-the kernel existed. The kernel is compiled on first use and cached on disk (``cache=True``);
-it runs on one thread (trajectories in a parallel ``prange`` gained nothing on a shared
-two-core machine). The public API takes and returns torch tensors; the dynamics run on
-numpy arrays (int64 states, float64 fields).
+The asynchronous dynamics run in compiled numba kernels. :func:`_run` takes each trajectory
+through whole sweeps until a sweep changes nothing (or a cap): it visits the positions one at
+a time, chooses each new value from the local fields (the tie rule and the Glauber
+inverse-CDF draw of :mod:`amlab.models._value_dynamics`), and when a value changes adds that
+change's coupling row(s) to the trajectory's fields, so no field is recomputed from scratch.
+Update orders (Fisher–Yates shuffles) and Glauber uniforms are drawn inside the kernel from
+numba's Mersenne Twister, seeded once per call from the torch ``generator``: a call is
+reproducible given the generator's state. The fields are computed once per call (one matrix
+product, through the factors of low-rank couplings). Hebbian couplings are kept as exact
+integers in the smallest integer dtype (int8 for up to 127 binary patterns; see
+:func:`amlab.models.learning_rules.hebbian`) with int64 fields: a tie is exactly zero, and
+streaming int8 rows moves an eighth of the memory of float64 rows. The kernels are compiled
+on first use and cached on disk (``cache=True``) and run on one thread. The public API takes
+and returns torch tensors; the dynamics run on numpy arrays.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numba
@@ -137,13 +139,14 @@ def _sweep_one(
         x[i] = new
         changed = True
         if width == 1:
-            gained, sign = couplings[i], 2.0 if new == 1 else -2.0
+            gained, sign = couplings[i], 2 if new == 1 else -2  # integer: exact for C
             for j in range(h.shape[0]):
                 h[j] += sign * gained[j]
         else:
             gained, lost = couplings[i * width + new], couplings[i * width + old]
-            for j in range(h.shape[0]):
-                h[j] += gained[j] - lost[j]
+            for j in range(h.shape[0]):  # two steps: no arithmetic in a narrow integer type
+                h[j] += gained[j]
+                h[j] -= lost[j]
     return changed
 
 
@@ -174,6 +177,50 @@ def _async_sweep(
     return changed
 
 
+@numba.njit(cache=True)
+def _run(
+    states: np.ndarray,
+    fields: np.ndarray,
+    couplings: np.ndarray,
+    random_order: bool,
+    vocab: int,
+    beta: float,
+    tol: float,
+    max_sweeps: int,
+    seed: int,
+    steps: np.ndarray,
+    converged: np.ndarray,
+) -> None:
+    """Asynchronous dynamics of every trajectory, whole sweeps until one changes nothing.
+
+    ``states`` ``(B, L)`` and ``fields`` ``(B, L·k)`` are updated in place, trajectory after
+    trajectory; ``steps`` (sweeps run, the last unchanged one included) and ``converged``
+    ``(B,)`` are written. Random orders are Fisher–Yates shuffles and Glauber draws are
+    uniforms, both from numba's generator seeded with ``seed``.
+    """
+    np.random.seed(seed)
+    length = states.shape[1]
+    order = np.arange(length)
+    uniforms = np.zeros(length)
+    finite = math.isfinite(beta)
+    for b in range(states.shape[0]):
+        x, h = states[b], fields[b]
+        steps[b] = 0
+        converged[b] = False
+        for _ in range(max_sweeps):
+            if random_order:
+                for k in range(length - 1, 0, -1):
+                    j = np.random.randint(0, k + 1)
+                    order[k], order[j] = order[j], order[k]
+            if finite:
+                for k in range(length):
+                    uniforms[k] = np.random.random()
+            steps[b] += 1
+            if not _sweep_one(x, h, couplings, order, uniforms, vocab, beta, tol):
+                converged[b] = True
+                break
+
+
 def _choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -> str:
     if value not in allowed:
         raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
@@ -189,7 +236,8 @@ class Hopfield(MemoryBase):
         update: ``"async"`` (one position at a time; never raises the energy at β = ∞) or
             ``"sync"`` (all positions at once from the same fields; may 2-cycle).
         order: for asynchronous sweeps, ``"random"`` (a fresh permutation per sweep and per
-            trajectory, drawn from the ``generator``) or ``"fixed"`` (positions 0 … L−1).
+            trajectory, drawn in the kernel from a seed taken from the ``generator``) or
+            ``"fixed"`` (positions 0 … L−1).
         beta: inverse temperature β > 0; ``math.inf`` (the default) is the deterministic
             zero-temperature dynamics.
 
@@ -225,32 +273,65 @@ class Hopfield(MemoryBase):
         length, self._width = u.shape[1], u.shape[2]
         # Value encodings: the field of value a at position i is codes[a] · h_i.
         self._codes = np.array([[-1.0], [1.0]]) if self._width == 1 else np.eye(self._width)
-        self._matrix = self.couplings.numpy()
-        # Every rule normalises fields to O(1) (the pseudo-inverse rule can leave couplings
-        # that are pure rounding noise), so the tolerance never drops below _TIE_RTOL.
-        self._tol = _TIE_RTOL * max(1.0, float(self.couplings.abs().sum(dim=1).max()))
+        # Kernel units: J = scale · matrix. Integer couplings (Hebbian) are exact, so their
+        # fields are exact int64 and a tie is exactly 0; float couplings keep a tolerance.
+        self._scale = rule.scale
+        self._integer = rule.integer is not None
+        if self._integer:
+            self._matrix = np.ascontiguousarray(rule.integer.numpy())
+            self._tol = 0.0
+        else:
+            self._matrix = self.couplings.numpy()
+            # Every rule normalises fields to O(1) (the pseudo-inverse rule can leave
+            # couplings that are pure rounding noise), so the tolerance is at least _TIE_RTOL.
+            self._tol = _TIE_RTOL * max(1.0, float(self.couplings.abs().sum(dim=1).max()))
         # Low-rank couplings (J = left @ right outside the diagonal blocks, rank r) give the
         # fields as (u @ left) @ right minus the diagonal blocks' share: 2r instead of L·k
         # products per field.
         self._factors = None
+        self._dense = self._matrix.astype(np.float64) if self._integer else self._matrix
         if rule.left is not None and _LOW_RANK_FRACTION * rule.left.shape[1] <= self._matrix.shape[0]:
-            left, right = rule.left.numpy(), np.ascontiguousarray(rule.right.numpy())
+            left = rule.left.numpy()
+            right = np.ascontiguousarray(rule.right.numpy() / self._scale)
             blocks = np.einsum(
                 "icr,ria->ica",
                 left.reshape(length, self._width, -1),
                 right.reshape(-1, length, self._width),
             )
-            self._factors = (left, right, blocks)
+            self._factors = (left, right, blocks, np.ascontiguousarray(blocks[:, 0, 0]))
+            self._dense = None
+
+    def deterministic(self) -> Hopfield:
+        """This network at zero temperature (``β = ∞``), sharing its couplings."""
+        if math.isinf(self.beta):
+            return self
+        view = copy.copy(self)
+        view.beta = math.inf
+        return view
 
     # -- fields ------------------------------------------------------------------------
+    def _kernel_fields(self, x: np.ndarray) -> np.ndarray:
+        """Local fields of states ``x`` ``(B, L)`` in kernel units, ``(B, L·k)``.
+
+        ``h / scale``: exact int64 for integer couplings, float64 otherwise.
+        """
+        u = self._codes[x]  # (B, L, k)
+        flat = u.reshape(x.shape[0], -1)
+        if self._factors is None:
+            h = flat @ self._dense
+        else:
+            left, right, blocks, diagonal = self._factors
+            h = (flat @ left) @ right
+            if self._width == 1:
+                h -= flat * diagonal
+            else:
+                h -= np.einsum("bic,ica->bia", u, blocks).reshape(h.shape)
+        return np.rint(h).astype(np.int64) if self._integer else h
+
     def _fields(self, x: np.ndarray) -> np.ndarray:
         """All local fields ``h = u(x) @ J`` of states ``x`` ``(B, L)``, float64 ``(B, L·k)``."""
-        u = self._codes[x]  # (B, L, k)
-        if self._factors is None:
-            return u.reshape(x.shape[0], -1) @ self._matrix
-        left, right, blocks = self._factors
-        h = (u.reshape(x.shape[0], -1) @ left) @ right
-        return h - np.einsum("bic,ica->bia", u, blocks).reshape(h.shape)
+        h = self._kernel_fields(x)
+        return h * self._scale if self._integer else h
 
     def _value_fields(self, h: np.ndarray) -> np.ndarray:
         """Fields of every value, ``h_i^a``, float64 ``(…, V)`` from fields ``(…, k)``."""
@@ -259,28 +340,20 @@ class Hopfield(MemoryBase):
     def _choose(
         self, h: np.ndarray, current: np.ndarray, uniforms: np.ndarray | None
     ) -> np.ndarray:
-        """New values at positions with fields ``(n, k)``: argmax with ties kept, or Glauber."""
+        """New values at positions with kernel-unit fields ``(n, k)``: argmax with ties kept,
+        or Glauber."""
         if uniforms is not None:
-            return glauber_values(self.beta * self._value_fields(h), uniforms)
+            return glauber_values(self.beta * self._scale * self._value_fields(h), uniforms)
         if self._width == 1:  # spins: flip exactly where s_i h_i < 0 (beyond the tie tolerance)
             return current ^ (self._codes[current, 0] * h[:, 0] < -self._tol)
         fields = self._value_fields(h)
         gain = fields - np.take_along_axis(fields, current[:, None], axis=1)
         return greedy_values(gain, current, self._tol)
 
-    def _draws(
-        self, shape: tuple[int, int], generator: torch.Generator | None
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Per-sweep randomness: update orders (random order) and uniforms (finite β)."""
+    def _seed(self, generator: torch.Generator | None) -> int:
+        """One 32-bit seed for the kernel's generator, drawn from ``generator``."""
         device = generator.device if generator is not None else "cpu"
-        order = uniforms = None
-        if self.update == "async" and self.order == "random":
-            keys = torch.rand(shape, generator=generator, device=device)
-            order = torch.argsort(keys, dim=1).cpu().numpy()
-        if math.isfinite(self.beta):
-            uniforms = torch.rand(shape, generator=generator, device=device, dtype=torch.float64)
-            uniforms = uniforms.cpu().numpy()
-        return order, uniforms
+        return int(torch.randint(0, 2**32, (1,), generator=generator, device=device))
 
     def _sweep(
         self,
@@ -290,13 +363,14 @@ class Hopfield(MemoryBase):
         uniforms: np.ndarray | None,
         rows: np.ndarray | None = None,
     ) -> np.ndarray:
-        """One asynchronous sweep of ``states[rows]`` (all rows by default), in place.
+        """One asynchronous sweep of ``states[rows]`` (all rows by default) with given draws.
 
-        ``states`` int64 ``(B, L)`` and their ``fields`` ``(B, L·k)`` (from :meth:`_fields`)
+        ``states`` int64 ``(B, L)`` and their kernel-unit ``fields`` (:meth:`_kernel_fields`)
         are updated together; ``order`` ``(n, L)`` gives one permutation per swept row (None:
         0 … L−1) and ``uniforms`` ``(n, L)`` the Glauber draws by visit (None at β = ∞).
         The result is exactly that of one-neuron-at-a-time updates. Returns the bool
-        ``(n,)`` mask of swept rows that changed.
+        ``(n,)`` mask of swept rows that changed. (:meth:`retrieve` draws its orders and
+        uniforms inside the kernel instead.)
         """
         length = states.shape[1]
         return _async_sweep(
@@ -307,9 +381,24 @@ class Hopfield(MemoryBase):
             np.arange(length)[None] if order is None else np.ascontiguousarray(order, np.int64),
             np.zeros((1, length)) if uniforms is None else np.ascontiguousarray(uniforms, np.float64),
             self.vocab_size,
-            self.beta,
+            self.beta * self._scale,
             self._tol,
         )
+
+    def _run(
+        self, states: np.ndarray, max_sweeps: int, generator: torch.Generator | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Asynchronous sweeps of ``states`` (in place) until converged or ``max_sweeps``."""
+        steps = np.empty(states.shape[0], dtype=np.int64)
+        converged = np.empty(states.shape[0], dtype=np.bool_)
+        random_order = self.order == "random"
+        seed = self._seed(generator) if random_order or math.isfinite(self.beta) else 0
+        _run(
+            states, self._kernel_fields(states), self._matrix, random_order,
+            self.vocab_size, self.beta * self._scale, self._tol, max_sweeps, seed,
+            steps, converged,
+        )
+        return steps, converged
 
     # -- dynamics ----------------------------------------------------------------------
     def step(
@@ -322,12 +411,16 @@ class Hopfield(MemoryBase):
         """
         xs = self._states(x)
         states = xs.cpu().numpy().astype(np.int64)  # a copy, updated in place
-        order, uniforms = self._draws(states.shape, generator)
         if self.update == "async":
-            self._sweep(states, self._fields(states), order, uniforms)
+            self._run(states, 1, generator)
         else:
-            h = self._fields(states).reshape(states.size, self._width)
-            flat_u = None if uniforms is None else uniforms.reshape(-1)
+            h = self._kernel_fields(states).reshape(states.size, self._width)
+            flat_u = None
+            if math.isfinite(self.beta):
+                device = generator.device if generator is not None else "cpu"
+                flat_u = torch.rand(
+                    states.size, generator=generator, device=device, dtype=torch.float64
+                ).cpu().numpy()
             states = self._choose(h, states.reshape(-1), flat_u).reshape(states.shape)
         return torch.from_numpy(states).to(xs.device)
 
@@ -341,8 +434,8 @@ class Hopfield(MemoryBase):
     ) -> Retrieval:
         """Sweep until each trajectory completes a sweep without change, or ``max_steps`` sweeps.
 
-        Asynchronous dynamics compute every trajectory's local fields once, keep them up to
-        date in the compiled sweep kernel and drop converged trajectories from the batch;
+        Asynchronous dynamics run entirely in the compiled kernel :func:`_run` (one call:
+        fields computed once and kept up to date, orders and Glauber draws made inside);
         synchronous dynamics use the generic loop of :class:`~amlab.memory.MemoryBase`.
         ``steps`` counts sweeps, including the final one that changed nothing.
         """
@@ -351,18 +444,7 @@ class Hopfield(MemoryBase):
         xs = self._states(x)
         cap = check_positive_int("max_steps", max_steps or self.default_max_steps)
         states = xs.cpu().numpy().astype(np.int64)  # a copy, updated in place
-        fields = self._fields(states)
-        converged = np.zeros(states.shape[0], dtype=bool)
-        steps = np.zeros(states.shape[0], dtype=np.int64)
-        active = np.arange(states.shape[0])
-        for _ in range(cap):
-            if active.size == 0:
-                break
-            order, uniforms = self._draws((active.size, states.shape[1]), generator)
-            changed = self._sweep(states, fields, order, uniforms, rows=active)
-            steps[active] += 1
-            converged[active[~changed]] = True
-            active = active[changed]
+        steps, converged = self._run(states, cap, generator)
         return Retrieval(
             states=torch.from_numpy(states).to(xs.device),
             converged=torch.from_numpy(converged).to(xs.device),
@@ -378,11 +460,12 @@ class Hopfield(MemoryBase):
         """
         xs = self._states(x)
         states = xs.cpu().numpy()
-        fields = self._value_fields(self._fields(states).reshape(*states.shape, self._width))
+        h = self._kernel_fields(states).reshape(*states.shape, self._width)
+        fields = self._value_fields(h)
         if math.isinf(self.beta):
             probs = zero_temperature_distribution(fields, self._tol)
         else:
-            probs = softmax(self.beta * fields, axis=-1)
+            probs = softmax(self.beta * self._scale * fields, axis=-1)
         return torch.from_numpy(probs).to(xs.device)
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
@@ -390,5 +473,6 @@ class Hopfield(MemoryBase):
         xs = self._states(x)
         states = xs.cpu().numpy()
         u = self._codes[states].reshape(states.shape[0], -1)
-        energy = -0.5 * np.einsum("bd,bd->b", u, self._fields(states).reshape(u.shape))
+        h = self._kernel_fields(states).reshape(u.shape)
+        energy = -0.5 * self._scale * np.einsum("bd,bd->b", u, h)
         return torch.from_numpy(energy).to(xs.device)

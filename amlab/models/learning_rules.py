@@ -19,7 +19,15 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["RULES", "Couplings", "encode_patterns", "hebbian", "pseudoinverse", "storkey"]
+__all__ = [
+    "RULES",
+    "Couplings",
+    "encode_patterns",
+    "hebbian",
+    "pseudoinverse",
+    "smallest_int_dtype",
+    "storkey",
+]
 
 
 class Couplings(NamedTuple):
@@ -30,11 +38,29 @@ class Couplings(NamedTuple):
         left: for a low-rank rule, the float64 factor ``(L·k, r)`` with ``J = left @ right``
             outside the diagonal blocks (``r = P``); None otherwise.
         right: the matching float64 factor ``(r, L·k)``; None for a full-rank rule.
+        integer: for a rule with integer couplings up to a scale (Hebbian), the exact integer
+            matrix ``C`` in the smallest integer dtype that holds it, with
+            ``J = scale · C``; None otherwise. ``left @ right`` is then ``scale · C`` too,
+            with integer-valued ``left`` and ``right / scale``.
+        scale: the positive factor ``J = scale · C`` (1 without ``integer``).
     """
 
     matrix: torch.Tensor
     left: torch.Tensor | None = None
     right: torch.Tensor | None = None
+    integer: torch.Tensor | None = None
+    scale: float = 1.0
+
+
+_INT_TYPES = (torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def smallest_int_dtype(bound: int) -> torch.dtype:
+    """The smallest signed integer dtype that holds every value in ``[−bound, bound]``."""
+    for dtype in _INT_TYPES:
+        if bound <= torch.iinfo(dtype).max:
+            return dtype
+    raise ValueError(f"integer couplings of magnitude {bound} do not fit in int64")
 
 
 def encode_patterns(patterns: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -64,14 +90,24 @@ def _finish(couplings: torch.Tensor, length: int, width: int) -> torch.Tensor:
 
 
 def hebbian(u: torch.Tensor) -> Couplings:
-    """Hebbian couplings ``J = (1/L) Σ_μ u^μ u^μᵀ`` with zero diagonal blocks (DESIGN §3).
+    """Hebbian couplings ``J = (1/L) Σ_μ u^μ u^μᵀ`` with zero diagonal blocks (Hopfield 1982).
 
     For spins this is ``W_ij = (1/L) Σ_μ ξ_i^μ ξ_j^μ``; for Potts vectors it is Kanter's
     ``J_ij^{ab} = (1/L) Σ_μ (δ(ξ_i^μ, a) − 1/V)(δ(ξ_j^μ, b) − 1/V)``.
+
+    Both are integers up to a scale: ``C = Σ_μ v^μ v^μᵀ`` with ``v = s`` (spins) or
+    ``v = V δ − 1`` (Potts), ``J = C / L`` or ``C / (L V²)``. ``C`` is returned exactly, in
+    the smallest integer dtype that holds it (``|C_ij| ≤ P (V − 1)²``; int8 up to 127
+    binary patterns), so fields computed from it are exact and a tie is exactly zero.
     """
     n_patterns, length, width = u.shape
-    flat = u.reshape(n_patterns, length * width)
-    return Couplings(_finish(flat.T @ flat / length, length, width), flat.T, flat / length)
+    mult = 1 if width == 1 else width  # v = mult · u is integer-valued
+    flat = torch.round(u.reshape(n_patterns, length * width) * mult)
+    exact = _zero_diagonal_blocks((flat.T @ flat).round(), length, width)  # integers < 2^53
+    scale = 1.0 / (length * mult * mult)
+    bound = int(exact.abs().max()) if exact.numel() else 0
+    integer = exact.to(smallest_int_dtype(bound))
+    return Couplings(exact * scale, flat.T, flat * scale, integer, scale)
 
 
 def storkey(u: torch.Tensor) -> Couplings:
