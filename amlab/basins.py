@@ -76,6 +76,7 @@ class RecoveryTrial:
         changed: bool ``(N, L)``, the set P of positions the corruption changed.
         correct: bool ``(N, L)``, the set C of positions where the retrieved state equals ``x_0``.
         converged: bool ``(N,)``, whether the dynamics settled within the step cap.
+        states: the retrieved (restored) sequences, int64 ``(N, L)``.
     """
 
     t: float
@@ -83,6 +84,7 @@ class RecoveryTrial:
     changed: torch.Tensor
     correct: torch.Tensor
     converged: torch.Tensor
+    states: torch.Tensor
 
     @property
     def recovery(self) -> torch.Tensor:
@@ -199,10 +201,11 @@ def token_recovery(
     confidence: float = 0.95,
     progress: Progress | None = None,
 ) -> RecoveryCurve:
-    """The seed paper's basin test (DESIGN §4, token recovery).
+    """The seed paper's basin test (token recovery).
 
-    For each level ``t`` and each sequence ``x_0``: corrupt at ``t`` (DESIGN §2), retrieve with
-    ``model.retrieve(x_t, t=t)``, and compare with ``x_0``. With P the changed positions and C
+    For each level ``t`` and each sequence ``x_0``: corrupt at ``t``, retrieve with the model's
+    own dynamics ``model.retrieve(x_t, t=t)`` (for the UDDM family: the ancestral reverse
+    process from ``t``, drawn from a stream derived from ``seed``), and compare with ``x_0``. With P the changed positions and C
     the positions retrieved correctly: ``recovery = |P ∩ C|/|P|``,
     ``unstable = |¬P ∩ ¬C|/|¬P|``, ``exact = [x̂ = x_0]``.
 
@@ -228,10 +231,10 @@ def token_recovery(
             x0 = xs[chunk]
             c = corrupt(x0, t, model.vocab_size, generator=corruption_gen)
             states, converged = _retrieve(model, c.x_t, t, max_steps, dynamics_gen)
-            parts.append((c.x_t, c.changed, states == x0, converged))
+            parts.append((c.x_t, c.changed, states == x0, converged, states))
             advance()
-        x_t, changed, correct, converged = (torch.cat(col).cpu() for col in zip(*parts))
-        trials.append(RecoveryTrial(t, x_t, changed, correct, converged))
+        x_t, changed, correct, converged, restored = (torch.cat(col).cpu() for col in zip(*parts))
+        trials.append(RecoveryTrial(t, x_t, changed, correct, converged, restored))
     points = tuple(RecoveryPoint.from_trial(tr, confidence) for tr in trials)
     return RecoveryCurve(model=model.name, seed=seed, points=points, trials=tuple(trials))
 
@@ -256,18 +259,24 @@ def fixed_point_test(
     confidence: float = 0.95,
     progress: Progress | None = None,
 ) -> Estimate:
-    """The fraction of clean sequences that the dynamics return unchanged (DESIGN §4).
+    """The fraction of clean sequences that the greedy dynamics return unchanged.
 
-    Each sequence is fed uncorrupted, ``model.retrieve(x, t=0)``, and counts when the final
-    state equals it. Returned as a binomial proportion with its confidence interval.
+    Each sequence is fed uncorrupted to the model's deterministic view
+    (``model.deterministic()``, zero temperature / argmax steps) as a state at level
+    ``model.fixed_point_t`` — 0 for the classical networks, 1 for the UDDM family, whose
+    greedy run from ``t = 1`` ends with noise removal and so tests whether ``x̂`` gives every
+    observed token a non-negligible probability — and counts when the final state equals it.
+    Returned as a binomial proportion with its confidence interval.
     """
     xs = check_sequences(model, sequences)
+    greedy = model.deterministic() if hasattr(model, "deterministic") else model
+    level = float(getattr(model, "fixed_point_t", 0.0))
     chunks = batches(xs.shape[0], check_positive_int("batch_size", batch_size))
     advance = progress_task(progress, f"fixed points · {model.name}", len(chunks))
     (dynamics_gen,) = spawn_generators(seed, 1, xs.device)
     returned = 0
     for chunk in chunks:
-        states, _ = _retrieve(model, xs[chunk], 0.0, max_steps, dynamics_gen)
+        states, _ = _retrieve(greedy, xs[chunk], level, max_steps, dynamics_gen)
         returned += int((states == xs[chunk]).all(dim=1).sum())
         advance()
     return proportion_estimate(returned, xs.shape[0], confidence=confidence)

@@ -195,7 +195,13 @@ def train_command(
         summary += f", last loss {result.losses[-1]:.4f}, {result.tokens_per_second:,.0f} tokens/s"
     if result.val_history:
         last = result.val_history[-1]
-        summary += f", validation NELBO {last['nelbo']:.4f} ± {last['stderr']:.4f} nats/token"
+        if "nelbo" in last:
+            summary += f", validation NELBO {last['nelbo']:.4f} ± {last['stderr']:.4f} nats/token"
+            summary += f", held-out input-token probability {last['input_prob']:.3f}"
+        summary += (
+            f", training NELBO {last['train_nelbo']:.4f} ± {last['train_stderr']:.4f}"
+            f" (memorisation optimum ln N / L = {last['memorisation_nelbo']:.4f})"
+        )
     console.print(summary + f"\ncheckpoint: {out}")
 
 
@@ -214,8 +220,8 @@ def sample(
     from amlab.models.uddm.memory import UDDM
 
     try:
-        memory = UDDM.from_checkpoint(checkpoint, device=device)
-        samples = memory.generate(n, n_steps=steps, greedy=greedy, generator=make_generator(seed, memory.device))
+        memory = UDDM.from_checkpoint(checkpoint, device=device, grid_steps=steps)
+        samples = memory.generate(n, greedy=greedy, generator=make_generator(seed, memory.device))
     except ValueError as err:
         _fail(str(err))
     if memory.tokenizer_dict is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from rich.progress import Progress
@@ -32,6 +32,7 @@ from amlab.trials import (
 )
 
 __all__ = [
+    "CLEAN_T",
     "PROBE_LEVELS",
     "EntropyReport",
     "EntropySplit",
@@ -41,7 +42,9 @@ __all__ = [
     "token_entropy",
 ]
 
-PROBE_LEVELS: tuple[float, ...] = (1e-5, *DEFAULT_LEVELS)
+CLEAN_T = 1e-5
+"""The level at which a clean (or restored) sequence is probed, ``t_0``."""
+PROBE_LEVELS: tuple[float, ...] = (CLEAN_T, *DEFAULT_LEVELS)
 """``t = 10⁻⁵`` (clean) and the recovery levels (DESIGN §4)."""
 
 
@@ -172,40 +175,57 @@ class EntropySplit:
     """Token entropies at the corrupted positions of a recovery run, split by outcome.
 
     Attributes:
-        t: the corruption level.
+        t: the corruption level of the run.
         recovered: float64 entropies at positions in ``P ∩ C`` (changed, then recovered).
         unrecovered: float64 entropies at positions in ``P ∖ C``.
+        where: ``"restored"`` (the conditional at ``t_0 = 10⁻⁵`` on the sequence the run
+            restored, as the seed paper takes it) or ``"input"`` (at level ``t`` on the
+            corrupted input).
     """
 
     t: float
     recovered: torch.Tensor
     unrecovered: torch.Tensor
+    where: str = "restored"
 
     def to_dict(self, confidence: float = 0.95) -> dict[str, Any]:
         """Counts and token-level means (s.e. treating tokens as independent)."""
         return {
             "t": self.t,
+            "where": self.where,
             "recovered": mean_estimate(self.recovered, confidence=confidence).to_dict(),
             "unrecovered": mean_estimate(self.unrecovered, confidence=confidence).to_dict(),
         }
 
 
 def entropy_by_recovery(
-    model: AssociativeMemory, curve: RecoveryCurve, *, batch_size: int = 256
+    model: AssociativeMemory,
+    curve: RecoveryCurve,
+    *,
+    where: Literal["restored", "input"] = "restored",
+    batch_size: int = 256,
 ) -> tuple[EntropySplit, ...]:
-    """Split the entropy of ``p(x_0^ℓ | x_t)`` at the changed positions by recovery (DESIGN §4).
+    """Split the token entropy at the changed positions of a recovery run by its outcome.
 
-    Uses the corrupted inputs kept in ``curve`` (from :func:`amlab.basins.token_recovery` on
-    the same model) and evaluates the model's conditional on them at the run's level ``t``.
+    ``curve`` comes from :func:`amlab.basins.token_recovery` on the same model; it keeps the
+    corrupted inputs and the restored sequences. With ``where="restored"`` (the seed paper's
+    choice) the entropy is that of ``p(x_0^ℓ | x̂)`` at ``t_0 = 10⁻⁵`` on the restored sequence
+    ``x̂``; with ``where="input"`` that of ``p(x_0^ℓ | x_t)`` at the run's level on the input.
     """
+    if where not in ("restored", "input"):
+        raise ValueError(f"where must be 'restored' or 'input', got {where!r}")
     out = []
     for trial in curve.trials:
-        h = token_entropy(model, trial.x_t, t=trial.t, batch_size=batch_size)
+        if where == "restored":
+            h = token_entropy(model, trial.states, t=CLEAN_T, batch_size=batch_size)
+        else:
+            h = token_entropy(model, trial.x_t, t=trial.t, batch_size=batch_size)
         out.append(
             EntropySplit(
                 t=trial.t,
                 recovered=h[trial.changed & trial.correct],
                 unrecovered=h[trial.changed & ~trial.correct],
+                where=where,
             )
         )
     return tuple(out)

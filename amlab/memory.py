@@ -109,6 +109,9 @@ class MemoryBase(ABC):
     name: str = "memory"
     has_energy: bool = False
     default_max_steps: int = 100
+    fixed_point_t: float = 0.0
+    """The level at which the fixed-point test feeds a clean sequence (1 for the reverse
+    process of a diffusion model, whose run from ``t = 1`` is its longest)."""
 
     def __init__(self) -> None:
         self.vocab_size = 2
@@ -175,6 +178,12 @@ class MemoryBase(ABC):
             states[active] = new
             converged[active[still]] = True
         return Retrieval(states=states, converged=converged, steps=steps)
+
+    def deterministic(self) -> MemoryBase:
+        """This memory with zero-temperature (argmax) dynamics, for the fixed-point test and
+        exhaustive attractor graphs. Memories whose retrieval is already a deterministic map
+        given its update order return themselves."""
+        return self
 
     @abstractmethod
     def conditional(self, x: torch.Tensor, *, t: float = 0.0) -> torch.Tensor:

@@ -185,9 +185,9 @@ def test_entropy_split_by_recovery_is_exact() -> None:
     pats = tokens(3, 16, vocab, seed=4)
     model = Nearest().fit(pats, vocab)
     curve = token_recovery(model, pats.repeat(20, 1), ts=(0.25, 0.75), seed=2)
-    splits = entropy_by_recovery(model, curve)
+    splits = entropy_by_recovery(model, curve, where="input")
     for split, trial in zip(splits, curve.trials):
-        assert split.t == trial.t
+        assert split.t == trial.t and split.where == "input"
         best, lam = model._nearest(trial.x_t)
         expected = nearest_entropy(lam, vocab)[:, None].expand_as(trial.x_t)
         assert torch.allclose(split.recovered, expected[trial.changed & trial.correct])
@@ -196,6 +196,25 @@ def test_entropy_split_by_recovery_is_exact() -> None:
     # more noise leaves more positions unrecovered, at higher entropy
     assert splits[1].unrecovered.numel() > 0
     json.dumps(splits[0].to_dict(), allow_nan=False)
+
+
+def test_entropy_split_on_restored_sequences_is_exact() -> None:
+    """The seed paper's split: entropy of the conditional on the sequence the run restored."""
+    vocab = 4
+    pats = tokens(3, 16, vocab, seed=4)
+    model = Nearest().fit(pats, vocab)
+    curve = token_recovery(model, pats.repeat(20, 1), ts=(0.75,), seed=2)
+    (split,) = entropy_by_recovery(model, curve)
+    (trial,) = curve.trials
+    assert split.where == "restored" and split.to_dict()["where"] == "restored"
+    _, lam = model._nearest(trial.states)
+    expected = nearest_entropy(lam, vocab)[:, None].expand_as(trial.states)
+    assert torch.allclose(split.recovered, expected[trial.changed & trial.correct])
+    assert torch.allclose(split.unrecovered, expected[trial.changed & ~trial.correct])
+    # the restored states are stored patterns, where this model is certain
+    assert split.unrecovered.numel() > 0 and float(split.unrecovered.abs().max()) == 0.0
+    with pytest.raises(ValueError, match="where"):
+        entropy_by_recovery(model, curve, where="output")
 
 
 def test_histograms_are_written(tmp_path) -> None:

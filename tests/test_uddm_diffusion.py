@@ -205,15 +205,15 @@ def test_generate_and_denoise_shapes_and_ranges():
     net = _tiny_network()
     def draw(seed):
         g = torch.Generator().manual_seed(seed)
-        return generate(as_denoiser(net), 3, 6, 5, n_steps=8, generator=g)
+        return generate(as_denoiser(net), 3, 6, 5, grid_steps=8, generator=g)
 
     out = draw(0)
     assert out.shape == (3, 6) and out.dtype == torch.long
     assert out.min() >= 0 and out.max() < 5
     assert torch.equal(out, draw(0))
     x = torch.randint(0, 5, (3, 6), generator=torch.Generator().manual_seed(1))
-    # t_start = 0: noise removal only, the argmax of x̂ at final_t
-    removed = denoise(as_denoiser(net), x, t_start=0.0)
+    # t_start = 0: noise removal only; with noise_removal="x0" the argmax of x̂ at final_t
+    removed = denoise(as_denoiser(net), x, t_start=0.0, noise_removal="x0")
     assert torch.equal(removed, net(x, torch.full((3,), 1e-5)).argmax(-1))
 
 
@@ -246,7 +246,9 @@ def test_bad_inputs_are_rejected_by_name():
         reverse_posterior(torch.tensor([[0, 1]]), torch.full((1, 2, 3), 0.5), 0.5, 0.9, 2)
     with pytest.raises(ValueError, match="t_start"):
         denoise(twin, torch.tensor([[0, 1]]), t_start=1.5)
-    with pytest.raises(ValueError, match="n_steps"):
-        denoise(twin, torch.tensor([[0, 1]]), t_start=0.5, n_steps=-1)
+    with pytest.raises(ValueError, match="grid_steps"):
+        denoise(twin, torch.tensor([[0, 1]]), t_start=0.5, grid_steps=-1)
+    with pytest.raises(ValueError, match="noise_removal"):
+        denoise(twin, torch.tensor([[0, 1]]), t_start=0.5, noise_removal="argmax")
     with pytest.raises(ValueError, match="schedule"):
         diffusion_loss(twin, torch.tensor([[0, 1]]), schedule=LogLinearSchedule(eps=0.0))

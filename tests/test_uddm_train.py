@@ -18,6 +18,7 @@ from amlab.models.uddm.checkpoint import (
     load_denoiser,
 )
 from amlab.models.uddm.config import DenoiserConfig
+from amlab.models.uddm.diffusion import as_denoiser
 from amlab.models.uddm.train import TrainConfig, train, validation_nelbo
 
 
@@ -114,13 +115,31 @@ def test_a_killed_run_resumes_on_the_same_trajectory(tmp_path, monkeypatch):
     assert torch.allclose(params(resumed.model), params(straight.model), atol=1e-6)
     assert torch.allclose(params(resumed.ema), params(straight.ema), atol=1e-6)
     assert [v["step"] for v in resumed.val_history] == [v["step"] for v in straight.val_history]
-    for key in ("nelbo", "stderr"):
+    for key in ("nelbo", "stderr", "input_prob", "train_nelbo", "memorisation_nelbo"):
         got = [v[key] for v in resumed.val_history]
         assert got == pytest.approx([v[key] for v in straight.val_history])
     # the checkpoint holds exactly the EMA weights the run returned
     net, ckpt = load_denoiser(tmp_path / "b")
     assert ckpt.step == 12 and torch.equal(params(net), params(resumed.ema))
     assert len(list((tmp_path / "b").glob("state-*.safetensors"))) == 1
+
+
+def test_the_validation_history_places_the_network_between_the_regimes():
+    data, val = tiny_data(), tiny_data(4, seed=1)
+    result = train(tiny_config(steps=6, eval_every=3), data, val, progress=False)
+    assert [r["step"] for r in result.val_history] == [3, 6]
+    last = result.val_history[-1]
+    assert 0.0 < last["input_prob"] < 1.0
+    assert last["train_nelbo"] > 0 and last["train_stderr"] >= 0
+    assert last["memorisation_nelbo"] == pytest.approx(math.log(data.shape[0]) / data.shape[1])
+    # the input-token probability is the mean of p(x_0 = x | x, t = 1e-5) over held-out tokens
+    with torch.no_grad():
+        logp = as_denoiser(result.ema)(val, torch.full((val.shape[0],), 1e-5))
+    expected = logp.gather(-1, val[..., None]).exp().mean()
+    assert last["input_prob"] == pytest.approx(float(expected), rel=1e-5)
+    # without held-out sequences the training-set figures are still recorded
+    alone = train(tiny_config(steps=3, eval_every=3), data, progress=False)
+    assert "nelbo" not in alone.val_history[-1] and "train_nelbo" in alone.val_history[-1]
 
 
 def test_training_is_seeded_and_leaves_the_global_rng_alone():
@@ -237,6 +256,8 @@ def test_learning_rate_schedule():
         (dict(denoiser="huge"), "unknown preset"),
         (dict(schedule_eps=1.0), "eps"),
         (dict(x0_steps=-1), "x0_steps"),
+        (dict(steps=100, x0_steps=100), "no step on the bound"),
+        (dict(steps=100, x0_steps=250), "no step on the bound"),
         (dict(t_min=0.0), "t_min"),
     ],
 )

@@ -42,6 +42,7 @@ finite β it samples from ``softmax(β h_ℓ)``.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Literal
 
@@ -271,6 +272,14 @@ class PseudoLikelihoodNetwork(MemoryBase):
         return pll.to(states.device)
 
     # -- dynamics ------------------------------------------------------------------------
+    def deterministic(self) -> PseudoLikelihoodNetwork:
+        """This network with greedy updates (``β = ∞``), sharing its couplings."""
+        if math.isinf(self.beta):
+            return self
+        view = copy.copy(self)
+        view.beta = math.inf
+        return view
+
     def step(
         self, x: torch.Tensor, *, t: float = 0.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
@@ -316,11 +325,18 @@ class PseudoLikelihoodNetwork(MemoryBase):
         if math.isinf(self.beta):
             best = logits.argmax(dim=-1)
             kept = logits.gather(-1, current.unsqueeze(-1)).squeeze(-1)
-            return torch.where(kept >= logits.amax(dim=-1), current, best)
+            # Gains within the rounding error of the logits are ties (keep the current value):
+            # otherwise float32 rounding, which differs between CPU vector paths, breaks them.
+            tol = _TIE_RTOL * (1.0 + logits.abs().amax(dim=-1))
+            return torch.where(kept >= logits.amax(dim=-1) - tol, current, best)
         # Gumbel-max: argmax(β h + g), g ~ Gumbel(0, 1), is a draw from softmax(β h).
         u = torch.rand(logits.shape, generator=generator, device=_rng_device(generator))
         u = u.to(logits.device)
         return (self.beta * logits - torch.log(-torch.log(u))).argmax(dim=-1)
+
+
+_TIE_RTOL = 1e-5
+"""Relative tolerance below which two logits tie (float32 rounding is ~1e-7 per operation)."""
 
 
 def _rng_device(generator: torch.Generator | None) -> torch.device:

@@ -1,4 +1,4 @@
-"""Empirical UDDM: the closed-form denoisers of a training set (DESIGN §3, "the exact bridge").
+"""Empirical UDDM: the closed-form denoisers of a training set (the exact bridge).
 
 If the data distribution is the stored set ``{ξ^μ}`` itself, ``q(x_t | ξ) ∝ e^{β_t m(x_t, ξ)}``
 with ``m`` the number of matching positions and ``β_t = log(1 + V α_t / (1 − α_t))``, so
@@ -26,9 +26,9 @@ import torch
 
 from amlab._validation import as_tokens, check_positive_int, check_unit_interval
 from amlab.corruption import LogLinearSchedule, NoiseSchedule, check_levels
-from amlab.memory import MemoryBase, Retrieval
-from amlab.models.overlaps import match_counts, one_hot
-from amlab.models.uddm.sample import check_n_steps, denoise
+from amlab.models.overlaps import match_counts
+from amlab.models.uddm.reverse import ReverseProcessMemory
+from amlab.models.uddm.sample import GRID_STEPS, NoiseRemoval, denoise
 
 __all__ = ["EmpiricalPosterior", "EmpiricalUDDM", "LeaveOneOutDenoiser", "beta_t"]
 
@@ -84,8 +84,6 @@ class EmpiricalPosterior:
         self.seq_len = self.patterns.shape[1]
         self.schedule = schedule or LogLinearSchedule()
         self.dtype = dtype
-        # (L, P, V): position-major, for one batched matmul per position.
-        self._one_hot = one_hot(self.patterns, self.vocab_size, dtype).transpose(0, 1)
 
     def _inputs(self, x_t: Any, t: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Validated tokens ``(B, L)`` and ``β_t`` as a ``(B, 1)`` column."""
@@ -111,8 +109,10 @@ class EmpiricalPosterior:
         """``log x̂`` ``(B, L, V)``; ``−∞`` where no weighted pattern carries the token."""
         x, beta = self._inputs(x_t, t)
         weights = self._weights(x, beta).expand(-1, self.seq_len, -1)
-        x_hat = torch.bmm(weights.transpose(0, 1), self._one_hot).transpose(0, 1)
-        return x_hat.log()
+        # x̂[b, ℓ, ξ^μ_ℓ] += w[b, ℓ, μ]: no (L, P, V) one-hot table, whatever V is.
+        index = self.patterns.T[None].expand(x.shape[0], -1, -1)
+        x_hat = torch.zeros(x.shape[0], self.seq_len, self.vocab_size, dtype=self.dtype)
+        return x_hat.scatter_add_(2, index, weights.contiguous()).log()
 
 
 class LeaveOneOutDenoiser(EmpiricalPosterior):
@@ -132,39 +132,36 @@ class LeaveOneOutDenoiser(EmpiricalPosterior):
 _VARIANTS = {"leave_one_out": LeaveOneOutDenoiser, "posterior": EmpiricalPosterior}
 
 
-class EmpiricalUDDM(MemoryBase):
-    """The closed-form UDDM of the stored set, as an associative memory (DESIGN §3).
+class EmpiricalUDDM(ReverseProcessMemory):
+    """The closed-form UDDM of the stored set, as an associative memory.
 
-    Retrieval from a state corrupted at level ``t`` is the UDDM protocol of DESIGN §4:
-    :func:`~amlab.models.uddm.sample.denoise` from ``t`` (``round(1000 t)`` reverse steps by
-    default, then noise removal) with the twin as denoiser. It is a perfect memoriser: it
-    only ever outputs stored sequences once the evidence singles one out.
+    Retrieval from a state corrupted at level ``t`` is the UDDM reverse process with the twin
+    as denoiser (:mod:`amlab.models.uddm.reverse`): ancestral by default, then noise removal.
+    It is a perfect memoriser: once the evidence singles out a stored sequence, it outputs it.
 
     Args:
         variant: ``"leave_one_out"`` (the exact reverse process, default) or ``"posterior"``.
-        n_steps: reverse steps per retrieval (``None``: ``round(1000 t)``).
-        greedy: argmax reverse steps (True) or ancestral sampling.
-        schedule: ``α_t`` (log-linear by default).
+        greedy, grid_steps, noise_removal, schedule: see
+            :class:`~amlab.models.uddm.reverse.ReverseProcessMemory`.
     """
 
     name = "uddm-empirical"
-    has_energy = False
 
     def __init__(
         self,
         variant: str = "leave_one_out",
-        n_steps: int | None = None,
-        greedy: bool = True,
         *,
+        greedy: bool = False,
+        grid_steps: int = GRID_STEPS,
+        noise_removal: NoiseRemoval = "posterior",
         schedule: NoiseSchedule | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            greedy=greedy, grid_steps=grid_steps, noise_removal=noise_removal, schedule=schedule
+        )
         if variant not in _VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; choose from: {', '.join(_VARIANTS)}")
         self.variant = variant
-        self.n_steps = check_n_steps(n_steps)
-        self.greedy = greedy
-        self.schedule = schedule or LogLinearSchedule()
         self.denoiser: EmpiricalPosterior | None = None
 
     def _fit(self, patterns: torch.Tensor, *, generator: torch.Generator | None) -> None:
@@ -175,34 +172,19 @@ class EmpiricalUDDM(MemoryBase):
         assert self.denoiser is not None
         return self.denoiser
 
-    def step(
-        self, x: torch.Tensor, *, t: float = 0.0, generator: torch.Generator | None = None
+    def _reverse(
+        self, states: torch.Tensor, t: float, generator: torch.Generator | None
     ) -> torch.Tensor:
-        """The whole reverse process from level ``t`` — one application of the retrieval map."""
-        states = self._states(x)
         return denoise(
             self._twin(),
             states,
-            t_start=check_unit_interval("t", t),
-            n_steps=self.n_steps,
+            t_start=t,
             greedy=self.greedy,
             generator=generator,
+            grid_steps=self.grid_steps,
+            noise_removal=self.noise_removal,
             schedule=self.schedule,
         )
-
-    def retrieve(
-        self,
-        x: torch.Tensor,
-        *,
-        t: float = 0.0,
-        max_steps: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Retrieval:
-        """:func:`denoise` from ``t``, once: the reverse process is finite, so every
-        trajectory is ``converged`` after one :meth:`step`; ``max_steps`` is ignored."""
-        states = self.step(x, t=t, generator=generator)
-        ones = torch.ones(states.shape[0], dtype=torch.long, device=states.device)
-        return Retrieval(states=states, converged=ones.bool(), steps=ones)
 
     def conditional(self, x: torch.Tensor, *, t: float = 0.0) -> torch.Tensor:
         """The twin's ``x̂ = p(x_0^ℓ = v | x_t)`` at level ``t``, ``(B, L, V)``."""

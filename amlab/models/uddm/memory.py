@@ -1,10 +1,10 @@
-"""The trained UDDM as an associative memory (DESIGN §3, measured by the instruments of §4).
+"""The trained UDDM as an associative memory.
 
-:class:`UDDM` wraps a trained denoiser behind :class:`amlab.memory.MemoryBase`: ``fit`` trains
-one on the stored sequences (or loads it from the cache of trained models), ``retrieve`` runs
-the reverse process from the corruption level ``t`` (about ``round(1000 t)`` steps, then
-noise removal), and ``conditional`` is the network's ``p_θ(x_0 | x_t, t)``. Everything is
-read from the EMA weights. It is likelihood-based: there is no energy.
+:class:`UDDM` wraps a trained denoiser: ``fit`` trains one on the stored sequences (or loads
+it from the cache of trained models), ``step``/``retrieve`` run the reverse process from the
+corruption level ``t`` (about ``round(1000 t)`` steps on the grid, then noise removal; see
+:mod:`amlab.models.uddm.reverse`), and ``conditional`` is the network's ``p_θ(x_0 | x_t, t)``.
+Everything is read from the EMA weights. It is likelihood-based: there is no energy.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from amlab._validation import check_positive_int, check_unit_interval
 from amlab.corruption import LogLinearSchedule
 from amlab.device import autocast, default_device, make_generator
-from amlab.memory import MemoryBase, NotFittedError, Retrieval
+from amlab.memory import NotFittedError
 from amlab.models.uddm.checkpoint import (
     CheckpointError,
     cache_key,
@@ -26,13 +26,14 @@ from amlab.models.uddm.checkpoint import (
 )
 from amlab.models.uddm.diffusion import NelboEstimate, as_denoiser
 from amlab.models.uddm.network import Denoiser
-from amlab.models.uddm.sample import denoise, generate, reverse_step
+from amlab.models.uddm.reverse import ReverseProcessMemory
+from amlab.models.uddm.sample import GRID_STEPS, NoiseRemoval, denoise, generate
 from amlab.models.uddm.train import TrainConfig, TrainResult, train, validation_nelbo
 
 __all__ = ["UDDM"]
 
 
-class UDDM(MemoryBase):
+class UDDM(ReverseProcessMemory):
     """A uniform discrete diffusion LM used as a memory of its training sequences.
 
     Args:
@@ -43,8 +44,8 @@ class UDDM(MemoryBase):
             ``~/.cache/amlab``); a model is stored under a hash of the configuration and the
             training sequences, and an interrupted training run resumes from its checkpoint.
         use_cache: set False to train in memory without reading or writing the cache.
-        n_steps: reverse steps of :meth:`retrieve` (default ``round(1000 t)``, DESIGN §4).
-        greedy: take the argmax of each reverse step (True) or sample it (ancestral).
+        greedy, grid_steps, noise_removal: the reverse process (see
+            :class:`~amlab.models.uddm.reverse.ReverseProcessMemory`; ancestral by default).
         device: where the network runs (default: CUDA when available).
         tokenizer: saved with the model (``to_dict()``), for decoding later.
         progress: show the training progress bar.
@@ -52,7 +53,6 @@ class UDDM(MemoryBase):
     """
 
     name = "uddm"
-    has_energy = False
 
     def __init__(
         self,
@@ -60,28 +60,30 @@ class UDDM(MemoryBase):
         *,
         cache_dir: str | Path | None = None,
         use_cache: bool = True,
-        n_steps: int | None = None,
-        greedy: bool = True,
+        greedy: bool = False,
+        grid_steps: int = GRID_STEPS,
+        noise_removal: NoiseRemoval = "posterior",
         device: str | torch.device | None = None,
         tokenizer: Any = None,
         progress: bool = False,
         batch_size: int = 512,
     ) -> None:
-        super().__init__()
         if train_config is not None and not isinstance(train_config, TrainConfig):
             raise ValueError(f"train_config must be a TrainConfig, got {type(train_config).__name__}")
-        self.train_config = train_config or TrainConfig()
+        config = train_config or TrainConfig()
+        super().__init__(
+            greedy=greedy,
+            grid_steps=grid_steps,
+            noise_removal=noise_removal,
+            schedule=LogLinearSchedule(config.schedule_eps),
+        )
+        self.train_config = config
         self.cache_dir = cache_dir
         self.use_cache = use_cache
-        if n_steps is not None and (isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 0):
-            raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
-        self.n_steps = n_steps
-        self.greedy = bool(greedy)
         self.device = default_device(device)
         self.tokenizer = tokenizer
         self.progress = progress
         self.batch_size = check_positive_int("batch_size", batch_size)
-        self.schedule = LogLinearSchedule(self.train_config.schedule_eps)
         self.network: Denoiser | None = None
         self.checkpoint_dir: Path | None = None
         self.train_result: TrainResult | None = None
@@ -146,8 +148,9 @@ class UDDM(MemoryBase):
         cls,
         path: str | Path,
         *,
-        n_steps: int | None = None,
-        greedy: bool = True,
+        greedy: bool = False,
+        grid_steps: int = GRID_STEPS,
+        noise_removal: NoiseRemoval = "posterior",
         device: str | torch.device | None = None,
         batch_size: int = 512,
     ) -> UDDM:
@@ -162,8 +165,9 @@ class UDDM(MemoryBase):
             net,
             seq_len=int(ckpt.meta.get("seq_len", ckpt.denoiser_config.seq_len)),
             train_config=TrainConfig.from_dict(ckpt.train_config),
-            n_steps=n_steps,
             greedy=greedy,
+            grid_steps=grid_steps,
+            noise_removal=noise_removal,
             device=dev,
             batch_size=batch_size,
         )
@@ -200,34 +204,12 @@ class UDDM(MemoryBase):
         out = [self._log_probs(chunk, t).exp() for chunk in self._chunks(states)]
         return torch.cat(out).to(states.device)
 
-    @torch.no_grad()
-    def step(
-        self, x: torch.Tensor, *, t: float = 0.0, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """One reverse step from ``t`` to ``t − Δt`` (``Δt = t / n_steps``, default 10⁻³);
-        at ``t = 0`` the noise removal ``argmax x̂``."""
-        states = self._states(x)
-        t = check_unit_interval("t", t)
-        if t == 0.0:
-            return self._denoise(states, 0.0, 0, None)
-        n = self.n_steps if self.n_steps else max(1, round(1000 * t))
-        s = max(t - t / n, 0.0)
-        gen = self._generator(generator)
-        denoiser = as_denoiser(self.network)
-        with autocast(self.device):
-            out = [
-                reverse_step(
-                    denoiser, chunk, t, s, greedy=self.greedy, generator=gen, schedule=self.schedule
-                )
-                for chunk in self._chunks(states)
-            ]
-        return torch.cat(out).to(states.device)
-
-    def _denoise(
-        self, states: torch.Tensor, t: float, n_steps: int, generator: torch.Generator | None
+    def _reverse(
+        self, states: torch.Tensor, t: float, generator: torch.Generator | None
     ) -> torch.Tensor:
         assert self.network is not None
         denoiser = as_denoiser(self.network)
+        gen = self._generator(generator)
         out = []
         with torch.no_grad(), autocast(self.device):
             for chunk in self._chunks(states):
@@ -236,52 +218,25 @@ class UDDM(MemoryBase):
                         denoiser,
                         chunk,
                         t_start=t,
-                        n_steps=n_steps,
                         greedy=self.greedy,
-                        generator=generator,
+                        generator=gen,
+                        grid_steps=self.grid_steps,
+                        noise_removal=self.noise_removal,
                         schedule=self.schedule,
                     )
                 )
         return torch.cat(out).to(states.device)
 
-    def retrieve(
-        self,
-        x: torch.Tensor,
-        *,
-        t: float = 0.0,
-        max_steps: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Retrieval:
-        """The reverse process from level ``t`` then noise removal (DESIGN §3, §4).
-
-        ``n_steps`` reverse steps (default ``round(1000 t)``), at most ``max_steps`` if given.
-        A finite procedure: ``converged`` is all True and ``steps`` counts the reverse steps
-        plus the noise-removal step.
-        """
-        states = self._states(x)
-        t = check_unit_interval("t", t)
-        n = self.n_steps if self.n_steps is not None else round(1000 * t)
-        if max_steps is not None:
-            n = min(n, check_positive_int("max_steps", max_steps))
-        if t == 0.0:
-            n = 0
-        final = self._denoise(states, t, n, self._generator(generator))
-        batch = states.shape[0]
-        return Retrieval(
-            states=final,
-            converged=torch.ones(batch, dtype=torch.bool, device=final.device),
-            steps=torch.full((batch,), n + 1, dtype=torch.long, device=final.device),
-        )
-
     def generate(
         self,
         n: int,
         *,
-        n_steps: int = 1000,
         greedy: bool = False,
+        noise_removal: NoiseRemoval = "x0",
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """``n`` sequences from pure noise at t = 1 (ancestral by default), int64 ``(n, L)``."""
+        """``n`` sequences from pure noise at t = 1 on this memory's grid, int64 ``(n, L)``:
+        ancestral, ending with the argmax of ``x̂`` by default (the samples of the entropy gap)."""
         self._check_fitted()
         assert self.network is not None
         n = check_positive_int("n", n)
@@ -291,8 +246,9 @@ class UDDM(MemoryBase):
                 n,
                 self.seq_len,
                 self.vocab_size,
-                n_steps=check_positive_int("n_steps", n_steps),
+                grid_steps=self.grid_steps,
                 greedy=greedy,
+                noise_removal=noise_removal,
                 generator=self._generator(generator),
                 device=self.device,
                 schedule=self.schedule,

@@ -1,17 +1,40 @@
-"""Reverse-process samplers of the UDDM (DESIGN §3).
+"""The UDDM reverse process: retrieval from a corruption level and generation from noise.
 
-A reverse step from ``t`` to ``s < t`` draws from (or, greedily, takes the argmax of) the exact
-posterior of the uniform forward process with ``x_0`` replaced by the denoiser's ``x̂``:
+Every run follows one protocol (the seed paper's evaluation code):
 
-    q(x_s | x_t, x̂) ∝ α_t V x̂ ⊙ e_{x_t} + (α_t/α_s − α_t) e_{x_t} + (α_s − α_t) x̂
-                      + (1 − α_t/α_s)(1 − α_s)/V · 𝟙,
+* **The grid.** The reverse time grid is ``linspace(1, t_0, grid_steps + 1)`` with
+  ``t_0 = 10⁻⁵`` and ``grid_steps = 1000``, so ``Δt ≈ 10⁻³`` whatever the start. A run from
+  level ``t`` takes a first step from ``t`` to the largest grid point below it and then the
+  grid steps below ``t`` (about ``round(1000 t)`` steps in all; :func:`reverse_times`).
+* **Each step** ``x_t → x_s`` draws from (ancestral) or takes the argmax of (greedy) the
+  exact posterior :func:`~amlab.models.uddm.posterior.reverse_posterior` with the
+  denoiser's ``x̂ = p_θ(x_0 | x_t)``.
+* **Noise removal.** The last step goes from ``t_0`` to ``α_s = 1`` through the same posterior
+  (``noise_removal="posterior"``, the default): it keeps ``x^ℓ`` unless ``x̂`` gives it less
+  than about ``(1 − α_{t_0}) / (α_{t_0} V)`` of the best token's probability
+  (:func:`noise_removal_threshold`). ``noise_removal="x0"`` takes the argmax of ``x̂``
+  instead; it is used for generating samples.
 
-whose normaliser is ``α_t V x̂_{x_t} + 1 − α_t``. Retrieval (:func:`denoise`) runs such steps
-from the corruption level ``t_start`` down to ``final_t`` and ends with noise removal, the
-argmax of ``x̂`` at ``final_t``; generation (:func:`generate`) starts from uniform noise at t = 1.
+*What a greedy run measures.* The posterior entry of the current token exceeds every other
+entry by at least ``α_t/α_s − α_s`` whatever ``x̂`` is, so an argmax step with
+``α_t > α_s²`` provably keeps every token — with ``Δt ≈ 10⁻³`` that is every step except
+the last one or two. A greedy run from any ``t`` is therefore its last steps plus noise
+removal: a test of whether ``x̂`` gives every observed token a non-negligible probability
+(the seed paper's fixed-point test), not a basin test. :func:`denoise` skips those steps
+without calling the network (exact: the skipped steps cannot change a token).
+
+*Ancestral steps by thinning.* An ancestral step moves a token with probability at most
+``u(α_t, α_s, V)`` (:func:`jump_bound`, the jump probability at ``x̂_{x_t} = 0``), whatever
+``x̂``. Each position proposes a jump with probability ``u``; only the sequences with a
+proposal are passed through the network, and a proposal is accepted with probability
+``p_jump / u`` and sent to ``j`` with probability proportional to the posterior entry of ``j``.
+The outcome has exactly the distribution of a direct draw, at a fraction of the network
+calls in the middle of a run.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 
@@ -20,16 +43,84 @@ from amlab.corruption import LogLinearSchedule, NoiseSchedule
 from amlab.models.uddm.diffusion import DenoiserFn
 from amlab.models.uddm.posterior import reverse_posterior
 
-__all__ = ["check_n_steps", "denoise", "generate", "reverse_step"]
+__all__ = [
+    "FINAL_T",
+    "GRID_STEPS",
+    "NoiseRemoval",
+    "denoise",
+    "generate",
+    "jump_bound",
+    "keeps_every_token",
+    "noise_removal_threshold",
+    "remove_noise",
+    "reverse_step",
+    "reverse_times",
+]
+
+GRID_STEPS = 1000
+"""Steps of the reverse grid from ``t = 1`` to ``t_0`` (``Δt ≈ 10⁻³``)."""
+FINAL_T = 1e-5
+"""``t_0``, the end of the reverse grid, where noise removal happens."""
+
+NoiseRemoval = Literal["posterior", "x0"]
 
 
-def check_n_steps(n_steps: int | None) -> int | None:
-    """``n_steps`` after checking it is ``None`` or a non-negative integer."""
-    if n_steps is None:
-        return None
-    if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 0:
-        raise ValueError(f"n_steps must be a non-negative integer or None, got {n_steps!r}")
-    return int(n_steps)
+def check_grid_steps(grid_steps: int) -> int:
+    """``grid_steps`` after checking it is a positive integer."""
+    return check_positive_int("grid_steps", grid_steps)
+
+
+def reverse_times(
+    t_start: float, grid_steps: int = GRID_STEPS, final_t: float = FINAL_T
+) -> list[float]:
+    """The times a reverse run from ``t_start`` visits, ``[t_start, g_k, g_{k+1}, …, t_0]``.
+
+    The ``g`` are the points of ``linspace(1, final_t, grid_steps + 1)`` below ``t_start`` (a
+    point within 10⁻⁹ of ``t_start`` is not a step). At or below ``final_t`` the list is
+    ``[final_t]``: no reverse step, noise removal only.
+    """
+    t_start = check_unit_interval("t_start", t_start)
+    final_t = check_unit_interval("final_t", final_t)
+    grid = torch.linspace(1.0, final_t, check_grid_steps(grid_steps) + 1, dtype=torch.float64)
+    below = [g for g in grid.tolist() if g < t_start - 1e-9]
+    if not below:
+        return [final_t]
+    return [t_start, *below]
+
+
+def _alphas(schedule: NoiseSchedule, t: float, s: float) -> tuple[float, float]:
+    a_t, a_s = schedule.alpha(torch.tensor([t, s], dtype=torch.float64)).tolist()
+    return a_t, a_s
+
+
+def keeps_every_token(alpha_t: float, alpha_s: float) -> bool:
+    """Whether an argmax step ``α_t → α_s`` keeps every token for every ``x̂``.
+
+    The current token's posterior entry exceeds any other by at least ``α_t/α_s − α_s``;
+    a margin above 10⁻⁶ (far beyond float32 rounding of entries of order one) is required.
+    """
+    return alpha_t / alpha_s - alpha_s > 1e-6
+
+
+def jump_bound(alpha_t: float, alpha_s: float, vocab_size: int) -> float:
+    """``u``, the largest probability that an ancestral step ``α_t → α_s`` moves a token.
+
+    The jump probability ``[(α_s − α_t)(1 − x̂_i) + (V − 1)c] / [α_t V x̂_i + α_t/α_s − α_t
+    + α_s − α_t + Vc]`` with ``c = (1 − α_t/α_s)(1 − α_s)/V`` is largest at ``x̂_i = 0``.
+    """
+    vocab = check_positive_int("vocab_size", vocab_size)
+    ratio = alpha_t / alpha_s
+    c = (1.0 - ratio) * (1.0 - alpha_s) / vocab
+    num = (alpha_s - alpha_t) + (vocab - 1) * c
+    den = (ratio - alpha_t) + (alpha_s - alpha_t) + vocab * c
+    return 1.0 if den <= 0 else min(1.0, num / den * (1.0 + 1e-6))
+
+
+def noise_removal_threshold(alpha_t0: float, vocab_size: int) -> float:
+    """The ratio ``x̂_{x^ℓ} / max_v x̂_v`` below which greedy noise removal moves a token:
+    ``(1 − α) / (α V + 1 − α)``, about ``(1 − α_{t_0}) / (α_{t_0} V)``."""
+    vocab = check_positive_int("vocab_size", vocab_size)
+    return (1.0 - alpha_t0) / (alpha_t0 * vocab + 1.0 - alpha_t0)
 
 
 def _pick(probs: torch.Tensor, greedy: bool, generator: torch.Generator | None) -> torch.Tensor:
@@ -44,6 +135,13 @@ def _times(t: float, batch: int, like: torch.Tensor) -> torch.Tensor:
     return torch.full((batch,), t, dtype=torch.float32, device=like.device)
 
 
+def _posterior(
+    denoiser: DenoiserFn, x: torch.Tensor, t: float, a_t: float, a_s: float, dtype: torch.dtype
+) -> torch.Tensor:
+    x_hat = denoiser(x, _times(t, x.shape[0], x)).to(dtype).exp()
+    return reverse_posterior(x, x_hat, a_t, a_s, x_hat.shape[-1], dtype=dtype)
+
+
 @torch.no_grad()
 def reverse_step(
     denoiser: DenoiserFn,
@@ -56,13 +154,94 @@ def reverse_step(
     dtype: torch.dtype = torch.float32,
     schedule: NoiseSchedule | None = None,
 ) -> torch.Tensor:
-    """One reverse step ``x_t → x_s`` (``s < t``): ``x̂ = denoiser(x_t, t)``, then the argmax
-    (``greedy``) or a draw of :func:`reverse_posterior`. Returns int64 ``(B, L)``."""
-    schedule = schedule or LogLinearSchedule()
-    alpha_t, alpha_s = schedule.alpha(torch.tensor([t, s], dtype=torch.float64)).tolist()
-    x_hat = denoiser(x_t, _times(t, x_t.shape[0], x_t)).to(dtype).exp()
-    probs = reverse_posterior(x_t, x_hat, alpha_t, alpha_s, x_hat.shape[-1], dtype=dtype)
-    return _pick(probs, greedy, generator)
+    """One reverse step ``x_t → x_s`` (``s < t``) computed directly: ``x̂ = denoiser(x_t, t)``,
+    then the argmax (``greedy``) or a draw of the posterior. Returns int64 ``(B, L)``."""
+    a_t, a_s = _alphas(schedule or LogLinearSchedule(), t, s)
+    return _pick(_posterior(denoiser, x_t, t, a_t, a_s, dtype), greedy, generator)
+
+
+@torch.no_grad()
+def _thinned_step(
+    denoiser: DenoiserFn,
+    x: torch.Tensor,
+    t: float,
+    a_t: float,
+    a_s: float,
+    vocab: int,
+    generator: torch.Generator | None,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """An ancestral step by thinning (module docstring): same law as a direct draw."""
+    u = jump_bound(a_t, a_s, vocab)
+    device = generator.device if generator is not None else x.device
+    propose = (torch.rand(x.shape, generator=generator, device=device) < u).to(x.device)
+    rows = propose.any(dim=1).nonzero().squeeze(1)
+    if rows.numel() == 0:
+        return x
+    xr = x[rows]
+    probs = _posterior(denoiser, xr, t, a_t, a_s, dtype)
+    stay = probs.gather(-1, xr[..., None]).squeeze(-1)
+    coins = torch.rand(xr.shape, generator=generator, device=device, dtype=dtype).to(x.device)
+    accept = propose[rows] & (coins * u < 1.0 - stay)
+    if not accept.any():
+        return x
+    moves = probs[accept].scatter(-1, xr[accept][:, None], 0.0)
+    dest = torch.multinomial(moves, 1, generator=generator).squeeze(1)
+    new = xr.clone()
+    new[accept] = dest.to(x.device)
+    out = x.clone()
+    out[rows] = new
+    return out
+
+
+@torch.no_grad()
+def remove_noise(
+    denoiser: DenoiserFn,
+    x: torch.Tensor,
+    *,
+    greedy: bool = True,
+    generator: torch.Generator | None = None,
+    mode: NoiseRemoval = "posterior",
+    final_t: float = FINAL_T,
+    dtype: torch.dtype = torch.float32,
+    schedule: NoiseSchedule | None = None,
+) -> torch.Tensor:
+    """The last step of every run, from ``final_t`` to clean data.
+
+    ``mode="posterior"``: the reverse posterior with ``α_s = 1`` (argmax if ``greedy``, else a
+    draw); ``mode="x0"``: the argmax of ``x̂`` at ``final_t``.
+    """
+    if mode == "x0":
+        return denoiser(x, _times(final_t, x.shape[0], x)).argmax(-1)
+    if mode != "posterior":
+        raise ValueError(f"noise_removal must be 'posterior' or 'x0', got {mode!r}")
+    (a_t,) = (schedule or LogLinearSchedule()).alpha(torch.tensor([final_t], dtype=torch.float64)).tolist()
+    return _pick(_posterior(denoiser, x, final_t, a_t, 1.0, dtype), greedy, generator)
+
+
+def check_run(
+    t_start: float,
+    grid_steps: int,
+    noise_removal: NoiseRemoval,
+    max_steps: int | None = None,
+    final_t: float = FINAL_T,
+) -> int:
+    """The number of steps (reverse steps plus noise removal) a run from ``t_start`` takes.
+
+    Raises ``ValueError`` for an unknown ``noise_removal`` or when the run needs more than
+    ``max_steps`` steps: the step size is fixed by the grid and is never silently changed.
+    """
+    if noise_removal not in ("posterior", "x0"):
+        raise ValueError(f"noise_removal must be 'posterior' or 'x0', got {noise_removal!r}")
+    times = reverse_times(t_start, grid_steps, final_t)
+    n = len(times)  # len − 1 reverse steps, plus noise removal
+    if max_steps is not None and n > check_positive_int("max_steps", max_steps):
+        raise ValueError(
+            f"the reverse process from t = {t_start:g} takes {n} steps (Δt = "
+            f"{(1 - final_t) / grid_steps:.2g}), more than max_steps = {max_steps}; "
+            "raise max_steps or use a coarser grid (grid_steps)"
+        )
+    return n
 
 
 @torch.no_grad()
@@ -71,41 +250,52 @@ def denoise(
     x_t: torch.Tensor,
     *,
     t_start: float,
-    n_steps: int | None = None,
-    greedy: bool = True,
+    greedy: bool = False,
     generator: torch.Generator | None = None,
-    final_t: float = 1e-5,
+    grid_steps: int = GRID_STEPS,
+    noise_removal: NoiseRemoval = "posterior",
+    final_t: float = FINAL_T,
     dtype: torch.dtype = torch.float32,
     schedule: NoiseSchedule | None = None,
 ) -> torch.Tensor:
-    """Run the reverse process from ``t_start`` to ``final_t``, then remove the noise.
+    """Run the reverse process from ``t_start`` on the grid, then remove the noise.
 
-    ``n_steps`` reverse steps on an even grid from ``t_start`` to ``final_t`` (default
-    ``round(1000 · t_start)``, the seed paper's protocol, DESIGN §4), each the argmax
-    (``greedy``) or a draw of :func:`reverse_posterior`; finally every position is set to the
-    argmax of ``x̂`` at ``final_t``. ``t_start ≤ final_t`` (or ``n_steps = 0``) is noise
-    removal only.
+    Ancestral by default (each step a draw, simulated by thinning); ``greedy`` takes argmax
+    steps and skips those that provably keep every token. See the module docstring.
+
+    Args:
+        denoiser: ``(x_t, t) → log x̂``, shape ``(B, L, V)``.
+        x_t: int64 ``(B, L)``, the states at level ``t_start``.
+        t_start: the corruption level the states are taken to be at.
+        greedy: argmax steps (deterministic) instead of draws.
+        generator: the random stream of the draws (ignored when ``greedy``).
+        grid_steps: steps of the grid from 1 to ``final_t``.
+        noise_removal: ``"posterior"`` (``α_s = 1``) or ``"x0"`` (argmax of ``x̂``).
+        final_t: ``t_0``.
 
     Returns:
         int64 ``(B, L)``, the retrieved sequences.
     """
     schedule = schedule or LogLinearSchedule()
-    t_start = check_unit_interval("t_start", t_start)
-    final_t = check_unit_interval("final_t", final_t)
-    n_steps = check_n_steps(n_steps)
-    if n_steps is None:
-        n_steps = round(1000 * t_start)
     if not isinstance(x_t, torch.Tensor) or x_t.dim() != 2:
         raise ValueError("x_t must be an integer tensor of shape (B, L)")
-    n_steps = n_steps if t_start > final_t else 0
+    check_run(t_start, grid_steps, noise_removal, None, final_t)
+    times = reverse_times(t_start, grid_steps, final_t)
     x = x_t.clone().long()
-    batch = x.shape[0]
-    grid = torch.linspace(t_start, final_t, n_steps + 1, dtype=torch.float64).tolist()
-    for t, s in zip(grid[:-1], grid[1:]):
-        x = reverse_step(
-            denoiser, x, t, s, greedy=greedy, generator=generator, dtype=dtype, schedule=schedule
-        )
-    return denoiser(x, _times(final_t, batch, x)).argmax(-1)
+    vocab: int | None = None
+    for t, s in zip(times[:-1], times[1:]):
+        a_t, a_s = _alphas(schedule, t, s)
+        if greedy:
+            if not keeps_every_token(a_t, a_s):
+                x = _pick(_posterior(denoiser, x, t, a_t, a_s, dtype), True, None)
+            continue
+        if vocab is None:  # V is known from the first network call
+            vocab = denoiser(x[:1], _times(t, 1, x)).shape[-1]
+        x = _thinned_step(denoiser, x, t, a_t, a_s, vocab, generator, dtype)
+    return remove_noise(
+        denoiser, x, greedy=greedy, generator=generator, mode=noise_removal, final_t=times[-1],
+        dtype=dtype, schedule=schedule,
+    )
 
 
 def generate(
@@ -114,14 +304,16 @@ def generate(
     seq_len: int,
     vocab_size: int,
     *,
-    n_steps: int = 1000,
+    grid_steps: int = GRID_STEPS,
     greedy: bool = False,
+    noise_removal: NoiseRemoval = "x0",
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
-    final_t: float = 1e-5,
+    final_t: float = FINAL_T,
     schedule: NoiseSchedule | None = None,
 ) -> torch.Tensor:
-    """Draw ``n`` sequences: uniform noise at t = 1, then :func:`denoise` (ancestral by default).
+    """Draw ``n`` sequences: uniform noise at t = 1, then :func:`denoise` (ancestral, and
+    the argmax of ``x̂`` as the last step, by default).
 
     Returns:
         int64 ``(n, seq_len)`` with tokens in ``0 … vocab_size − 1``.
@@ -135,9 +327,10 @@ def generate(
         denoiser,
         noise,
         t_start=1.0,
-        n_steps=n_steps,
         greedy=greedy,
         generator=generator,
+        grid_steps=grid_steps,
+        noise_removal=noise_removal,
         final_t=final_t,
         schedule=schedule,
     )

@@ -5,8 +5,9 @@ One function, :func:`train`, runs on a CPU, on one GPU, or on several devices un
 CPU). The recipe:
 
 * the objective is the continuous-time bound (:func:`diffusion_loss`), optionally after a
-  warm start of ``x0_steps`` steps on the x_0 cross-entropy (:func:`x0_cross_entropy`): the
-  bound alone learns the leave-one-out conditional that retrieval needs, but slowly;
+  warm start of ``x0_steps`` steps on the x_0 cross-entropy (:func:`x0_cross_entropy`); a
+  run always ends on the bound, which teaches the leave-one-out conditional that retrieval
+  needs (the cross-entropy teaches the full posterior, which copies its input);
 * AdamW, weight decay on matrices only, a linear warm-up of ``warmup`` steps and then a
   constant learning rate or a cosine decay to ``min_lr_ratio · lr``;
 * global-norm gradient clipping; an exponential moving average (EMA) of the weights, with
@@ -30,7 +31,10 @@ and ``micro_batch = b`` (which accumulates the two blocks' gradients).
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -64,19 +68,78 @@ from amlab.models.uddm.diffusion import (
     sample_times,
 )
 from amlab.models.uddm.network import Denoiser
-from amlab.models.uddm.train_config import TrainConfig
+from amlab.models.uddm.train_config import _NOT_HASHED, TrainConfig
 
 __all__ = [
     "TrainConfig",
     "TrainResult",
+    "TrainingInterrupted",
     "derived_seed",
     "main",
+    "input_token_probability",
     "train",
     "validation_nelbo",
+    "validation_record",
     "x0_cross_entropy",
 ]
 
 _STREAMS = {"batch": 0, "noise": 1, "dropout": 2, "eval": 3}
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by SIGINT (Ctrl-C) or SIGTERM after checkpointing the step it reached.
+
+    Attributes:
+        step: optimizer steps taken; the checkpoint (when there is an ``out_dir``) holds them,
+            so training again with the same arguments resumes here.
+        signal_name: ``"SIGINT"`` or ``"SIGTERM"``.
+        checkpoint_dir: where the checkpoint was written, or None without an ``out_dir``.
+    """
+
+    def __init__(self, step: int, signal_name: str, checkpoint_dir: Path | None) -> None:
+        where = f"checkpoint in {checkpoint_dir}" if checkpoint_dir is not None else "no checkpoint"
+        super().__init__(f"training stopped by {signal_name} at step {step} ({where})")
+        self.step = step
+        self.signal_name = signal_name
+        self.checkpoint_dir = checkpoint_dir
+
+
+class _StopSignals:
+    """Turns the first SIGINT/SIGTERM into a request to stop after the current step.
+
+    Handlers are installed only in the main thread (elsewhere Python forbids it) and restored
+    on exit; a second signal interrupts at once (``KeyboardInterrupt``).
+    """
+
+    def __init__(self, world: _World) -> None:
+        self.world = world
+        self.name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.name is not None:
+            raise KeyboardInterrupt
+        self.name = signal.Signals(signum).name
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def requested(self) -> bool:
+        """Whether any process was asked to stop (agreed across processes under DDP)."""
+        if self.world.size == 1:
+            return self.name is not None
+        flag = torch.tensor(int(self.name is not None), device=self.world.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if flag.item() and self.name is None:
+            self.name = "a signal to another process"
+        return bool(flag.item())
 
 
 @dataclass
@@ -91,7 +154,10 @@ class TrainResult:
         step: optimizer steps taken in total (``config.steps`` once finished).
         start_step: the step this call started from (non-zero after a resume).
         losses: the training loss (per token, global batch) of each step of this call.
-        val_history: ``{"step", "nelbo", "stderr"}`` per validation, all calls together.
+        val_history: one record per validation, all calls together (:func:`validation_record`):
+            ``step``; on the held-out sequences ``nelbo``, ``stderr`` and ``input_prob``; on
+            the training sequences ``train_nelbo``, ``train_stderr`` and the memorisation
+            optimum ``memorisation_nelbo = ln N / L``.
         tokens_per_second: training throughput of this call (all processes together).
         checkpoint_dir: where the checkpoints were written, if anywhere.
     """
@@ -234,6 +300,60 @@ def validation_nelbo(
     return NelboEstimate.merge(parts)
 
 
+@torch.no_grad()
+def input_token_probability(
+    ema: Denoiser, seqs: torch.Tensor, *, micro_batch: int, t: float = 1e-5
+) -> float:
+    """Mean probability ``p_θ(x_0^ℓ = x^ℓ | x, t)`` the network gives each *input* token of
+    clean sequences ``x`` at level ``t`` (default ``t_0 = 10⁻⁵``).
+
+    Near 1 on held-out sequences means the network copies its input (the full posterior of a
+    cross-entropy-trained network); a network that learned the leave-one-out conditional
+    gives an unseen token what its context predicts.
+    """
+    device = next(ema.parameters()).device
+    denoiser = as_denoiser(ema)
+    total, count = 0.0, 0
+    with autocast(device):
+        for chunk in seqs.to(device).split(micro_batch):
+            times = torch.full((chunk.shape[0],), t, device=device)
+            logp = denoiser(chunk, times).float().gather(-1, chunk[..., None])
+            total += float(logp.exp().sum())
+            count += chunk.numel()
+    return total / count
+
+
+def validation_record(
+    ema: Denoiser,
+    train_seqs: torch.Tensor,
+    val: torch.Tensor | None,
+    *,
+    schedule: LogLinearSchedule,
+    seed: int,
+    micro_batch: int,
+    step: int,
+    eval_seqs: int,
+    n_train: int,
+) -> dict[str, float]:
+    """One entry of the validation history: where the network stands between the two regimes.
+
+    ``nelbo`` ± ``stderr`` and ``input_prob`` (:func:`input_token_probability`) on the held-out
+    sequences (when given); ``train_nelbo`` ± ``train_stderr`` on the first ``eval_seqs``
+    training sequences against ``memorisation_nelbo = ln N / L``, the NELBO of a perfect
+    memoriser of the ``N`` training sequences (the leave-one-out twin).
+    """
+    record: dict[str, float] = {"step": step}
+    kwargs = dict(schedule=schedule, seed=seed, micro_batch=micro_batch)
+    if val is not None:
+        est = validation_nelbo(ema, val, **kwargs)
+        record.update(nelbo=est.value, stderr=est.stderr)
+        record["input_prob"] = input_token_probability(ema, val, micro_batch=micro_batch)
+    train_est = validation_nelbo(ema, train_seqs[:eval_seqs], **kwargs)
+    record.update(train_nelbo=train_est.value, train_stderr=train_est.stderr)
+    record["memorisation_nelbo"] = math.log(n_train) / train_seqs.shape[1]
+    return record
+
+
 def _progress(show: bool) -> Progress:
     return Progress(
         TextColumn("[bold]UDDM[/]"),
@@ -269,7 +389,8 @@ def train(
             gives it.
         tokenizer: saved in the checkpoint (its ``to_dict()``); its ``vocab_size`` is V when
             ``vocab_size`` is not given.
-        out_dir: checkpoint directory (``checkpoint_every`` steps and at the end; rank 0 only).
+        out_dir: checkpoint directory (``checkpoint_every`` steps, at the end, and when
+            SIGINT or SIGTERM stops the run; rank 0 only).
         resume: continue from the checkpoint in ``out_dir`` if there is one (it must come from
             the same configuration and data); ``False`` starts afresh and overwrites it.
         progress: show a progress bar (rank 0 only).
@@ -277,6 +398,8 @@ def train(
     Raises:
         ValueError: bad sequences or configuration; :class:`CheckpointError` when the checkpoint
             to resume is damaged or belongs to another run.
+        TrainingInterrupted: SIGINT (Ctrl-C) or SIGTERM arrived; the step reached was
+            checkpointed first, so the same call resumes there.
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -353,13 +476,17 @@ def _run(
             save_checkpoint(out_dir, step=step, model=model, ema=ema, optimizer=optimizer, meta=meta)
 
     def validate() -> str:
-        if val is None or not world.is_main:
+        if not world.is_main:
             return "–"
-        est = validation_nelbo(
-            ema, val, schedule=schedule, seed=derived_seed(config.seed, "eval", step), micro_batch=micro
+        record = validation_record(
+            ema, seqs, val, schedule=schedule, seed=derived_seed(config.seed, "eval", step),
+            micro_batch=micro, step=step, eval_seqs=config.eval_seqs, n_train=seqs.shape[0],
         )
-        meta["val_history"].append({"step": step, "nelbo": est.value, "stderr": est.stderr})
-        return f"{est.value:.4f}±{est.stderr:.4f}"
+        meta["val_history"].append(record)
+        shown = f"train {record['train_nelbo']:.3f} (ln N/L {record['memorisation_nelbo']:.3f})"
+        if "nelbo" in record:
+            shown = f"{record['nelbo']:.4f}±{record['stderr']:.4f} · " + shown
+        return shown
 
     net: torch.nn.Module = model
     if world.size > 1:
@@ -378,7 +505,7 @@ def _run(
             losses.extend(torch.stack(pending).tolist())
             pending.clear()
 
-    with _progress(show and world.is_main) as bar:
+    with _progress(show and world.is_main) as bar, _StopSignals(world) as stop:
         task = bar.add_task("train", total=config.steps, completed=start, loss="–", tps="–", val="–")
         while step < config.steps:
             for group in optimizer.param_groups:
@@ -430,6 +557,15 @@ def _run(
                     meta["last_loss"] = losses[-1] if losses else None
                     save()
                 paused += time.perf_counter() - t_pause
+            if not at_end and stop.requested():
+                flush()
+                if not checkpoint:
+                    meta["last_loss"] = losses[-1] if losses else None
+                    save()
+                if world.size > 1:
+                    dist.barrier()
+                where = Path(out_dir) if out_dir is not None else None
+                raise TrainingInterrupted(step, stop.name or "a signal", where)
     flush()
     elapsed = time.perf_counter() - t0 - paused
     tokens = (step - start) * config.batch_size * length
@@ -460,9 +596,13 @@ def _resume(
     ckpt = load_checkpoint(directory)
     for key, what in (("config_hash", "configuration"), ("data_hash", "training data")):
         if ckpt.meta.get(key) != meta[key]:
+            changed = _changed_settings(ckpt.meta.get("train_config", {}), meta["train_config"])
+            if key == "data_hash" and ckpt.meta.get("n_train") != meta["n_train"]:
+                changed = f"n_train = {ckpt.meta.get('n_train')} (now {meta['n_train']})"
             raise CheckpointError(
-                f"the checkpoint in {directory} was written for another {what}; "
-                "use another out_dir or resume=False"
+                f"the checkpoint in {directory} was written for another {what}"
+                + (f" ({changed})" if changed else "")
+                + "; use another out_dir to keep it, or resume=False to start afresh over it"
             )
     if ckpt.denoiser_config != model.config:
         raise CheckpointError(f"the checkpoint in {directory} holds another network size")
@@ -475,6 +615,12 @@ def _resume(
         raise CheckpointError(f"the optimizer state in {directory} does not fit: {err}") from None
     meta["val_history"] = list(ckpt.meta.get("val_history", []))
     return ckpt.step
+
+
+def _changed_settings(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """``"steps = 400 (now 800), lr = 0.001 (now 0.002)"`` for the fields that differ."""
+    keys = [k for k in new if k in old and old[k] != new[k] and k not in _NOT_HASHED]
+    return ", ".join(f"{k} = {old[k]!r} (now {new[k]!r})" for k in keys)
 
 
 # -- command line (used under torchrun) ------------------------------------------------------

@@ -49,12 +49,13 @@ class TrainConfig:
         ema_decay: the EMA's decay once its ramp is over.
         schedule_eps: ε of the log-linear schedule ``α_t = 1 − (1 − ε) t`` (DESIGN §2).
         t_min: training times are drawn from ``[t_min, 1]`` (:func:`diffusion_loss`).
-        x0_steps: the first ``x0_steps`` steps minimise the x_0-prediction cross-entropy
-            ``E_t E_{x_t} −log x̂(x_0 | x_t)`` instead of the bound (a warm start, as the seed
-            paper's curriculum, and the objective of the CPU scout run of DESIGN §5);
-            ``0`` trains on the bound throughout, ``steps`` on the cross-entropy only; the
-            default (None) is a third of ``steps``: on the bound alone a toy model needs many
-            thousand steps to memorise 32 sequences, with the warm start a thousand suffice.
+        x0_steps: an optional warm start: the first ``x0_steps`` steps minimise the
+            x_0-prediction cross-entropy ``E_t E_{x_t} −log x̂(x_0 | x_t)``, then the bound
+            takes over (default 0: the bound throughout). The cross-entropy is minimised by
+            the full posterior, which copies the input token at small ``t``; a network left
+            there reads as a memoriser to the entropy probe at any data size, so a run must
+            end on the bound: ``x0_steps < steps`` is required. (The seed paper's Duo
+            curriculum is another warm start; it is not implemented.)
         seed: seeds the initial weights and every random stream of training.
         eval_every: steps between validation NELBO estimates (``0``: only at the end).
         eval_seqs: validation sequences used per estimate (the first ones given).
@@ -78,7 +79,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     schedule_eps: float = 1e-3
     t_min: float = 1e-4
-    x0_steps: int | None = None
+    x0_steps: int = 0
     seed: int = 0
     eval_every: int = 500
     eval_seqs: int = 256
@@ -99,12 +100,16 @@ class TrainConfig:
                 raise ValueError(
                     f"micro_batch {self.micro_batch} must divide batch_size {self.batch_size}"
                 )
-        if self.x0_steps is None:
-            self.x0_steps = self.steps // 3
         for name in ("eval_every", "checkpoint_every", "seed", "x0_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.x0_steps >= self.steps:
+            raise ValueError(
+                f"x0_steps = {self.x0_steps} leaves no step on the bound (steps = {self.steps}): "
+                "the warm start on the x_0 cross-entropy must be followed by training on the "
+                "diffusion bound; use x0_steps < steps"
+            )
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if check_finite("lr", self.lr) <= 0:
