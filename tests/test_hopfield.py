@@ -371,3 +371,29 @@ def test_random_order_treats_every_position_alike() -> None:
         rates[order] = flips.double().mean(dim=0)
     assert torch.all((rates["random"] - rates["random"].mean()).abs() < 0.03)
     assert rates["fixed"][-1] - rates["fixed"][0] > 0.05
+
+
+def test_fields_made_in_the_kernel_equal_the_batched_ones() -> None:
+    gen = torch.Generator().manual_seed(13)
+    xi = torch.randint(0, 2, (7, 80), generator=gen)
+    x = corrupt(xi.repeat(5, 1), 0.6, 2, generator=gen).x_t  # 35 starts: the BLAS path
+    model = Hopfield(order="fixed").fit(xi, 2)
+    together = model.retrieve(x)
+    alone = [model.retrieve(x[k : k + 1]) for k in range(x.shape[0])]  # fields in the kernel
+    assert torch.equal(together.states, torch.cat([a.states for a in alone]))
+    assert torch.equal(together.steps, torch.cat([a.steps for a in alone]))
+    field = model._kernel_fields(x[:1].numpy())
+    assert np.array_equal(field, (2 * x[:1].numpy() - 1) @ model._matrix.astype(np.int64))
+
+
+@pytest.mark.parametrize("batch", [1, 20])
+def test_binary_tokens_out_of_range_are_reported(batch: int) -> None:
+    model = Hopfield().fit(torch.randint(0, 2, (2, 6)), 2)
+    bad = torch.zeros(batch, 6, dtype=torch.long)
+    bad[-1, 3] = 2
+    for call in (model.retrieve, model.step, Hopfield(update="sync").fit(torch.zeros(1, 6, dtype=torch.long), 2).step):
+        with pytest.raises(ValueError, match="out of range"):
+            call(bad)
+    bad[-1, 3] = -1
+    with pytest.raises(ValueError, match="negative"):
+        model.retrieve(bad)

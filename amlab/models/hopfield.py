@@ -58,6 +58,10 @@ _ORDERS = ("random", "fixed")
 _TIE_RTOL = 1e-10
 # Compute fields through the factors of rank-r couplings when r ≤ L·k / this.
 _LOW_RANK_FRACTION = 4
+# Integer spin fields are computed inside the kernel for batches up to this size (no numpy
+# calls per retrieval); larger batches use one BLAS product, which is faster per row.
+_KERNEL_FIELDS_MAX_BATCH = 8
+_NO_FACTOR = (np.zeros((1, 1), dtype=np.int8), np.zeros(1, dtype=np.int64))
 
 
 @numba.njit(cache=True)
@@ -178,10 +182,30 @@ def _async_sweep(
 
 
 @numba.njit(cache=True)
+def _spin_fields(x: np.ndarray, factor: np.ndarray, diagonal: np.ndarray, out: np.ndarray) -> None:
+    """Exact integer fields of one spin state through the pattern factor: ``out = C s`` with
+    ``C = F Fᵀ − diag``, as overlaps ``m = Fᵀ s`` then ``F m − diag · s`` (2·L·P products)."""
+    length, rank = factor.shape
+    overlaps = np.zeros(rank, dtype=np.int64)
+    for j in range(length):
+        spin = 2 * x[j] - 1
+        for mu in range(rank):
+            overlaps[mu] += spin * factor[j, mu]
+    for i in range(length):
+        acc = 0
+        for mu in range(rank):
+            acc += factor[i, mu] * overlaps[mu]
+        out[i] = acc - diagonal[i] * (2 * x[i] - 1)
+
+
+@numba.njit(cache=True)
 def _run(
     states: np.ndarray,
     fields: np.ndarray,
     couplings: np.ndarray,
+    factor: np.ndarray,
+    diagonal: np.ndarray,
+    make_fields: bool,
     random_order: bool,
     vocab: int,
     beta: float,
@@ -190,14 +214,21 @@ def _run(
     seed: int,
     steps: np.ndarray,
     converged: np.ndarray,
-) -> None:
+) -> bool:
     """Asynchronous dynamics of every trajectory, whole sweeps until one changes nothing.
 
     ``states`` ``(B, L)`` and ``fields`` ``(B, L·k)`` are updated in place, trajectory after
     trajectory; ``steps`` (sweeps run, the last unchanged one included) and ``converged``
-    ``(B,)`` are written. Random orders are Fisher–Yates shuffles and Glauber draws are
-    uniforms, both from numba's generator seeded with ``seed``.
+    ``(B,)`` are written. With ``make_fields`` (integer spin couplings, few trajectories) each
+    trajectory's fields are first computed here through the pattern ``factor``
+    (:func:`_spin_fields`); otherwise ``fields`` arrive filled. Random orders are
+    Fisher–Yates shuffles and Glauber draws are uniforms, both from numba's generator seeded
+    with ``seed``. Returns False, touching nothing, when a token lies outside ``0 … V−1``.
     """
+    for b in range(states.shape[0]):
+        for j in range(states.shape[1]):
+            if states[b, j] < 0 or states[b, j] >= vocab:
+                return False
     np.random.seed(seed)
     length = states.shape[1]
     order = np.arange(length)
@@ -205,6 +236,8 @@ def _run(
     finite = math.isfinite(beta)
     for b in range(states.shape[0]):
         x, h = states[b], fields[b]
+        if make_fields:
+            _spin_fields(x, factor, diagonal, h)
         steps[b] = 0
         converged[b] = False
         for _ in range(max_sweeps):
@@ -219,6 +252,7 @@ def _run(
             if not _sweep_one(x, h, couplings, order, uniforms, vocab, beta, tol):
                 converged[b] = True
                 break
+    return True
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -> str:
@@ -300,6 +334,10 @@ class Hopfield(MemoryBase):
             )
             self._factors = (left, right, blocks, np.ascontiguousarray(blocks[:, 0, 0]))
             self._dense = None
+        self._spin_factor = None
+        if self._integer and self._width == 1:  # C = F Fᵀ − diag with F the pattern spins
+            factor = np.ascontiguousarray(rule.left.numpy().astype(np.int8))
+            self._spin_factor = (factor, (factor.astype(np.int64) ** 2).sum(axis=1))
 
     def deterministic(self) -> Hopfield:
         """This network at zero temperature (``β = ∞``), sharing its couplings."""
@@ -315,8 +353,11 @@ class Hopfield(MemoryBase):
 
         ``h / scale``: exact int64 for integer couplings, float64 otherwise.
         """
-        u = self._codes[x]  # (B, L, k)
-        flat = u.reshape(x.shape[0], -1)
+        if self._width == 1:
+            u = flat = 2.0 * x - 1.0  # spins
+        else:
+            u = self._codes[x]  # (B, L, V) one-hot
+            flat = u.reshape(x.shape[0], -1)
         if self._factors is None:
             h = flat @ self._dense
         else:
@@ -326,7 +367,9 @@ class Hopfield(MemoryBase):
                 h -= flat * diagonal
             else:
                 h -= np.einsum("bic,ica->bia", u, blocks).reshape(h.shape)
-        return np.rint(h).astype(np.int64) if self._integer else h
+        # Integer couplings: every product and partial sum is an integer below 2^53, so the
+        # float64 result is exact in any summation order and converts exactly.
+        return h.astype(np.int64) if self._integer else h
 
     def _fields(self, x: np.ndarray) -> np.ndarray:
         """All local fields ``h = u(x) @ J`` of states ``x`` ``(B, L)``, float64 ``(B, L·k)``."""
@@ -387,18 +430,29 @@ class Hopfield(MemoryBase):
 
     def _run(
         self, states: np.ndarray, max_sweeps: int, generator: torch.Generator | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Asynchronous sweeps of ``states`` (in place) until converged or ``max_sweeps``."""
-        steps = np.empty(states.shape[0], dtype=np.int64)
-        converged = np.empty(states.shape[0], dtype=np.bool_)
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Asynchronous sweeps of ``states`` (in place) until converged or ``max_sweeps``.
+
+        Returns (steps, converged), or None when a token is out of range (nothing is run).
+        """
+        batch = states.shape[0]
+        steps = np.empty(batch, dtype=np.int64)
+        converged = np.empty(batch, dtype=np.bool_)
         random_order = self.order == "random"
         seed = self._seed(generator) if random_order or math.isfinite(self.beta) else 0
-        _run(
-            states, self._kernel_fields(states), self._matrix, random_order,
+        in_kernel = self._spin_factor is not None and batch <= _KERNEL_FIELDS_MAX_BATCH
+        if in_kernel:
+            fields, (factor, diagonal) = np.empty(states.shape, dtype=np.int64), self._spin_factor
+        else:
+            if states.min() < 0 or states.max() >= self.vocab_size:
+                return None
+            fields, (factor, diagonal) = self._kernel_fields(states), _NO_FACTOR
+        ok = _run(
+            states, fields, self._matrix, factor, diagonal, in_kernel, random_order,
             self.vocab_size, self.beta * self._scale, self._tol, max_sweeps, seed,
             steps, converged,
         )
-        return steps, converged
+        return (steps, converged) if ok else None
 
     # -- dynamics ----------------------------------------------------------------------
     def step(
@@ -409,20 +463,22 @@ class Hopfield(MemoryBase):
         Asynchronous: every position is updated once, in the configured order, each from
         the current fields. Synchronous: every position is updated from the same fields.
         """
-        xs = self._states(x)
-        states = xs.cpu().numpy().astype(np.int64)  # a copy, updated in place
+        states, device = self._numpy_states(x)  # a copy, updated in place
         if self.update == "async":
-            self._run(states, 1, generator)
+            if self._run(states, 1, generator) is None:
+                self._states(x)  # raises the one-line error naming the bad token
         else:
+            if states.min() < 0 or states.max() >= self.vocab_size:
+                self._states(x)
             h = self._kernel_fields(states).reshape(states.size, self._width)
             flat_u = None
             if math.isfinite(self.beta):
-                device = generator.device if generator is not None else "cpu"
+                draw_on = generator.device if generator is not None else "cpu"
                 flat_u = torch.rand(
-                    states.size, generator=generator, device=device, dtype=torch.float64
+                    states.size, generator=generator, device=draw_on, dtype=torch.float64
                 ).cpu().numpy()
             states = self._choose(h, states.reshape(-1), flat_u).reshape(states.shape)
-        return torch.from_numpy(states).to(xs.device)
+        return torch.from_numpy(states).to(device)
 
     def retrieve(
         self,
@@ -441,15 +497,28 @@ class Hopfield(MemoryBase):
         """
         if self.update == "sync":
             return super().retrieve(x, t=t, max_steps=max_steps, generator=generator)
-        xs = self._states(x)
+        states, device = self._numpy_states(x)
         cap = check_positive_int("max_steps", max_steps or self.default_max_steps)
-        states = xs.cpu().numpy().astype(np.int64)  # a copy, updated in place
-        steps, converged = self._run(states, cap, generator)
-        return Retrieval(
-            states=torch.from_numpy(states).to(xs.device),
-            converged=torch.from_numpy(converged).to(xs.device),
-            steps=torch.from_numpy(steps).to(xs.device),
-        )
+        ran = self._run(states, cap, generator)
+        if ran is None:
+            self._states(x)  # raises the one-line error naming the bad token
+        steps, converged = ran
+        out = (torch.from_numpy(states), torch.from_numpy(converged), torch.from_numpy(steps))
+        if device.type != "cpu":
+            out = tuple(v.to(device) for v in out)
+        return Retrieval(states=out[0], converged=out[1], steps=out[2])
+
+    def _numpy_states(self, x: torch.Tensor) -> tuple[np.ndarray, torch.device]:
+        """An int64 numpy copy of ``x`` and its device. On the common path (a CPU int64
+        tensor of the right shape) the token range is left to :meth:`_run`, which reports it;
+        everything else goes through :meth:`_states`."""
+        if (
+            isinstance(x, torch.Tensor) and x.dtype == torch.int64 and x.device.type == "cpu"
+            and x.dim() == 2 and x.shape[0] > 0 and x.shape[1] == self.seq_len
+        ):
+            return x.numpy().copy(), x.device  # token range: checked by the kernel
+        xs = self._states(x)
+        return xs.cpu().numpy().astype(np.int64), xs.device
 
     # -- probabilities and energy -----------------------------------------------------
     def conditional(self, x: torch.Tensor, *, t: float = 0.0) -> torch.Tensor:
