@@ -33,7 +33,7 @@ def test_compare_writes_json_and_figure(tmp_path: Path) -> None:
     assert data["config"]["seed"] == 0
     assert data["data"] == {
         "description": "random i.i.d. patterns, V = 2, L = 16",
-        "vocab_size": 2, "seq_len": 16, "n_train": 3, "n_test": 4,
+        "vocab_size": 2, "seq_len": 16, "n_train": 3, "n_test": 4, "cut": None,
     }
     assert {"torch", "amlab", "device", "python"} <= set(data["provenance"])
     for name in ("modern", "pl"):
@@ -79,7 +79,7 @@ def test_compare_on_a_user_text_file(tmp_path: Path) -> None:
         (["--models", "hopfield,nonsense"], "unknown model name(s): nonsense"),
         (["--models", "modern", "--ts", "0.1,2"], "must lie in [0, 1]"),
         (["--models", "modern", "--ts", "a,b"], "comma-separated numbers"),
-        (["--models", "modern", "--random", "--n-train", "0"], "n_train must be a positive integer"),
+        (["--models", "modern", "--random", "--n-train", "0"], "--n-train must be a positive integer"),
         (["--models", "modern", "--data", "/no/such/file.txt"], "no text file at"),
     ],
 )
@@ -107,7 +107,7 @@ def test_train_then_resume_then_sample(tmp_path: Path) -> None:
     assert meta["step"] == 6 and meta["tokenizer"]["kind"] == "char"
     again = _run(*args)  # the finished run is found and not retrained
     assert again.exit_code == 0 and "resumed at 6" in again.output
-    result = _run("sample", "--checkpoint", str(out), "--n", "3", "--steps", "5")
+    result = _run("sample", "--checkpoint", str(out), "--n", "3", "--sampling-steps", "5")
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line]
     assert len(lines) == 3 and all(len(line) == 16 for line in lines)

@@ -1,4 +1,4 @@
-"""A byte-pair-encoding tokenizer trained locally with the ``tokenizers`` library (DESIGN §1).
+"""A byte-pair-encoding tokenizer trained locally with the ``tokenizers`` library.
 
 The vocabulary starts from the characters of the training text (not from the 256 bytes), so a
 small ``vocab_size`` such as 128 is possible on a CPU corpus. Text is first split into words

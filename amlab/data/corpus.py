@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from importlib import resources
 from pathlib import Path
 
@@ -16,18 +17,38 @@ BUNDLED_TEXTS: tuple[str, ...] = (
 )
 
 
-def load_text(path: str | Path | None = None) -> str:
+def load_text(path: str | Path | None = None, *, encoding: str = "utf-8") -> str:
     """Return the text of ``path``, or of the bundled Shakespeare slice when ``path`` is None.
 
-    Raises ``ValueError`` if the file does not exist or holds no text.
+    Args:
+        path: a text file.
+        encoding: the file's character encoding (UTF-8 unless told otherwise, e.g.
+            ``"latin-1"``); the bundled slice is always UTF-8.
+
+    Raises:
+        ValueError: the file does not exist, holds no text, the encoding is unknown, or
+            the file is not valid text in that encoding (naming the file, the encoding and
+            the first bad byte).
     """
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"unknown text encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
     if path is None:
         root = resources.files("amlab.data")
         return "\n".join(root.joinpath(name).read_text(encoding="utf-8") for name in BUNDLED_TEXTS)
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"no text file at {p}")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding=encoding)
+    except UnicodeDecodeError as err:
+        bad = err.object[err.start : err.start + 1].hex()
+        raise ValueError(
+            f"{p} is not {encoding} text (byte 0x{bad} at offset {err.start}); amlab reads "
+            f"{encoding} unless told otherwise: give the file's encoding (the --encoding option, "
+            "e.g. --encoding latin-1) or convert it to UTF-8"
+        ) from None
     if not text.strip():
         raise ValueError(f"{p} holds no text")
     return text

@@ -1,4 +1,4 @@
-"""Text from the Hugging Face hub, for the paper-scale runs (DESIGN §5: LM1B and friends).
+"""Text from the Hugging Face hub, for the paper-scale runs (LM1B and friends).
 
 ``datasets`` is an optional dependency (``pip install 'amlab[hf]'``); it is imported only
 when :func:`load_hf_text` is called, so amlab imports and runs without it.

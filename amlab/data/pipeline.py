@@ -4,19 +4,27 @@ tokenizer: the one place that knows every tokenizer kind."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 
 from amlab.data.bpe import BPETokenizer
 from amlab.data.corpus import load_text
-from amlab.data.sequences import make_sequences
+from amlab.data.sequences import CutReport, cut_sequences
 from amlab.data.tokenizer import CharTokenizer, Tokenizer
 
-__all__ = ["text_sequences", "tokenizer_from_dict"]
+__all__ = ["TextSequences", "load_text_sequences", "text_sequences", "tokenizer_from_dict"]
 
 
-def text_sequences(
+class TextSequences(NamedTuple):
+    """Sequences cut from a text, the tokenizer that made them, and what the cut kept."""
+
+    seqs: torch.Tensor
+    tokenizer: Tokenizer
+    report: CutReport
+
+
+def load_text_sequences(
     path: str | Path | None = None,
     *,
     seq_len: int,
@@ -25,26 +33,30 @@ def text_sequences(
     bpe_vocab_size: int = 512,
     mode: Literal["lines", "packed"] = "lines",
     min_chars: int | None = None,
-) -> tuple[torch.Tensor, Tokenizer]:
+    encoding: str = "utf-8",
+) -> TextSequences:
     """Sequences ``(N, L)`` cut from the text at ``path`` (the bundled Shakespeare slice if None).
 
     Args:
-        path: a UTF-8 text file.
+        path: a text file.
         seq_len: L.
         text: the corpus itself (e.g. from :func:`amlab.data.hub.load_hf_text`), instead of
             a file; ``path`` must then be None.
         tokenizer: ``"char"`` (one token per character) or ``"bpe"`` (a BPE vocabulary of
             ``bpe_vocab_size`` tokens trained on this text with the ``tokenizers`` library).
         bpe_vocab_size: size of the BPE vocabulary.
-        mode: ``"lines"`` (one sequence per line, padded) or ``"packed"`` (consecutive chunks).
+        mode: ``"lines"`` (one sequence per line, padded) or ``"packed"`` (consecutive
+            chunks); :func:`amlab.data.sequences.cut_sequences` states the rule.
         min_chars: shortest line kept in ``"lines"`` mode (default ``seq_len // 2`` for
             characters, which drops speaker tags and stage directions; 1 for BPE).
+        encoding: the file's character encoding.
 
     Returns:
-        The sequences and the tokenizer that made them (its ``pad_id`` is 0).
+        The sequences, the tokenizer that made them (its ``pad_id`` is 0) and the
+        :class:`~amlab.data.sequences.CutReport` of lines read, kept and dropped.
     """
     if text is None:
-        text = load_text(path)
+        text = load_text(path, encoding=encoding)
     elif path is not None:
         raise ValueError("give either a text file or the text itself, not both")
     elif not text.strip():
@@ -59,7 +71,27 @@ def text_sequences(
     else:
         raise ValueError(f"tokenizer must be 'char' or 'bpe', got {tokenizer!r}")
     chars = default_min if min_chars is None else min_chars
-    return make_sequences(text, tok, seq_len, mode=mode, min_chars=chars), tok
+    seqs, report = cut_sequences(text, tok, seq_len, mode=mode, min_chars=chars)
+    return TextSequences(seqs, tok, report)
+
+
+def text_sequences(
+    path: str | Path | None = None,
+    *,
+    seq_len: int,
+    text: str | None = None,
+    tokenizer: Literal["char", "bpe"] = "char",
+    bpe_vocab_size: int = 512,
+    mode: Literal["lines", "packed"] = "lines",
+    min_chars: int | None = None,
+    encoding: str = "utf-8",
+) -> tuple[torch.Tensor, Tokenizer]:
+    """The sequences and tokenizer of :func:`load_text_sequences` (same arguments), no report."""
+    seqs, tok, _ = load_text_sequences(
+        path, seq_len=seq_len, text=text, tokenizer=tokenizer, bpe_vocab_size=bpe_vocab_size,
+        mode=mode, min_chars=min_chars, encoding=encoding,
+    )
+    return seqs, tok
 
 
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:

@@ -4,11 +4,15 @@
 training and held-out sequences, the fixed-point rates and the conditional entropy probe.
 :func:`write` stores everything as JSON (config, seed, versions, device, every number), the
 recovery curves as a tidy table, and draws the figures from what it stored.
+
+Before anything is allocated, :func:`check_memory` estimates the largest array each model
+needs (a Hopfield coupling matrix grows as ``(L·k)²``) and refuses a run that cannot fit.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,14 +23,24 @@ from rich.progress import Progress
 
 from amlab._validation import check_positive_int, check_unit_interval
 from amlab.basins import fixed_point_report, token_recovery
-from amlab.data import Tokenizer, nested_split, text_sequences
+from amlab.data import CutReport, Tokenizer, load_text_sequences, nested_split
 from amlab.entropy import EntropyReport, entropy_probe
 from amlab.experiment import provenance, write_json_atomic
 from amlab.models.registry import build_model, parse_model_names
 from amlab.plots import plot_entropy_histograms, plot_recovery
-from amlab.studies.base import record_outputs, write_table
+from amlab.studies.base import OutputDirError, record_outputs, write_table
 
-__all__ = ["CompareConfig", "PatternSet", "load_patterns", "recovery_rows", "run", "write"]
+__all__ = [
+    "CompareConfig",
+    "PatternSet",
+    "available_memory",
+    "check_memory",
+    "load_patterns",
+    "memory_estimate",
+    "recovery_rows",
+    "run",
+    "write",
+]
 
 
 @dataclass(frozen=True)
@@ -38,8 +52,12 @@ class CompareConfig:
         source: ``"text"`` (the bundled Shakespeare slice, or ``data``) or ``"random"``
             (i.i.d. uniform patterns over ``vocab_size`` tokens).
         data: a text file to read instead of the bundled slice.
+        packed: cut the text into consecutive L-character chunks of the running text instead
+            of one sequence per line (:func:`amlab.data.cut_sequences` states both rules).
+        encoding: the character encoding of ``data``.
         seq_len: L.
-        vocab_size: V for random patterns (text sets V from its characters).
+        vocab_size: V of random patterns (default 2); text sets V from its characters (a
+            value given for text must agree with it), and the results record the V used.
         n_train: sequences stored (P).
         n_test: held-out sequences.
         ts: corruption levels of the recovery test.
@@ -51,8 +69,10 @@ class CompareConfig:
     models: tuple[str, ...] = ("hopfield", "dense", "modern", "pl")
     source: Literal["text", "random"] = "text"
     data: str | None = None
+    packed: bool = False
+    encoding: str = "utf-8"
     seq_len: int = 32
-    vocab_size: int = 2
+    vocab_size: int | None = None
     n_train: int = 32
     n_test: int = 32
     ts: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0)
@@ -67,8 +87,13 @@ class CompareConfig:
             raise ValueError(f"source must be 'text' or 'random', got {self.source!r}")
         for name in ("seq_len", "n_train", "n_test", "n_random", "uddm_steps"):
             check_positive_int(name, getattr(self, name))
-        if self.source == "random" and self.vocab_size < 2:
-            raise ValueError(f"vocab_size must be at least 2, got {self.vocab_size}")
+        if self.source == "random":
+            if self.vocab_size is None:
+                object.__setattr__(self, "vocab_size", 2)
+            if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int) or self.vocab_size < 2:
+                raise ValueError(f"vocab_size must be an integer of at least 2, got {self.vocab_size!r}")
+        if self.source == "random" and (self.data is not None or self.packed):
+            raise ValueError("random patterns take no text file (data) and no packing (packed)")
         if not self.ts:
             raise ValueError("ts names no corruption level")
         for t in self.ts:
@@ -84,30 +109,104 @@ class PatternSet:
     vocab_size: int
     description: str
     tokenizer: Tokenizer | None = None
+    cut: CutReport | None = None
 
 
 def load_patterns(config: CompareConfig) -> PatternSet:
-    """The training and test sequences named by ``config``."""
+    """The training and test sequences named by ``config``.
+
+    Raises ``ValueError`` when the text yields too few sequences, saying how many lines it
+    read, kept and dropped.
+    """
     gen = torch.Generator().manual_seed(config.seed)
     if config.source == "random":
+        vocab = int(config.vocab_size or 2)
         n = config.n_train + config.n_test
-        pool = torch.randint(0, config.vocab_size, (n, config.seq_len), generator=gen)
+        pool = torch.randint(0, vocab, (n, config.seq_len), generator=gen)
         return PatternSet(
             pool[: config.n_train],
             pool[config.n_train :],
-            config.vocab_size,
-            f"random i.i.d. patterns, V = {config.vocab_size}, L = {config.seq_len}",
+            vocab,
+            f"random i.i.d. patterns, V = {vocab}, L = {config.seq_len}",
         )
-    seqs, tokenizer = text_sequences(config.data, seq_len=config.seq_len)
-    split = nested_split(seqs, config.n_test, seed=config.seed)
+    seqs, tokenizer, cut = load_text_sequences(
+        config.data, seq_len=config.seq_len, mode="packed" if config.packed else "lines",
+        encoding=config.encoding,
+    )
+    if config.vocab_size is not None and config.vocab_size != tokenizer.vocab_size:
+        raise ValueError(
+            f"vocab_size {config.vocab_size} differs from the text's V = {tokenizer.vocab_size} "
+            "(text sets V from its characters, plus the padding token)"
+        )
+    hint = "" if config.packed else "; packed mode keeps long lines"
+    try:
+        split = nested_split(seqs, config.n_test, seed=config.seed)
+        train = split.train(config.n_train)
+    except ValueError as err:
+        raise ValueError(f"{err} ({cut.describe()}{hint})") from None
     where = config.data or "bundled Shakespeare slice"
+    cutting = "packed chunks" if config.packed else "one line per sequence"
     return PatternSet(
-        split.train(config.n_train),
+        train,
         split.test,
         tokenizer.vocab_size,
-        f"{where}, one line per sequence, characters, V = {tokenizer.vocab_size}, L = {config.seq_len}",
+        f"{where}, {cutting}, characters, V = {tokenizer.vocab_size}, L = {config.seq_len}",
         tokenizer,
+        cut,
     )
+
+
+def memory_estimate(name: str, *, n_train: int, seq_len: int, vocab_size: int, batch: int = 256) -> int:
+    """Bytes of the largest arrays model ``name`` allocates for ``n_train`` patterns of
+    length L over V tokens (an estimate for refusing hopeless runs, not an exact count).
+
+    Hopfield: the float64 coupling matrix ``(L·k)²``, ``k = 1`` for spins (V = 2), ``V``
+    for Potts; pseudo-likelihood: float32 couplings ``(L·V)²`` (``L²`` for spins) with their
+    gradient and two optimizer moments; the others: one-hot patterns ``P·L·V`` and a batch of
+    conditionals ``B·L·V`` in float64, a few copies.
+    """
+    width = 1 if vocab_size == 2 else vocab_size
+    if name == "hopfield":
+        return 8 * (seq_len * width) ** 2
+    if name == "pl":
+        return 4 * 4 * (seq_len * width) ** 2
+    return 8 * 4 * (n_train + batch) * seq_len * vocab_size
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(config: CompareConfig, vocab_size: int, *, limit: int | None = None) -> None:
+    """Refuse a run whose largest model would not fit in memory, before anything is allocated.
+
+    Raises ``ValueError`` naming the model, its estimate and the limit (the memory available
+    now, unless ``limit`` bytes are given).
+    """
+    limit = available_memory() if limit is None else limit
+    if limit is None:
+        return
+    for name in config.models:
+        need = memory_estimate(
+            name, n_train=config.n_train, seq_len=config.seq_len, vocab_size=vocab_size
+        )
+        if need > limit:
+            raise ValueError(
+                f"{name} with L = {config.seq_len}, V = {vocab_size} needs about "
+                f"{need / 2**30:,.1f} GiB, more than the {limit / 2**30:,.1f} GiB of memory "
+                f"available; use a smaller seq_len or vocab_size, or run without {name}"
+            )
 
 
 def _model_options(name: str, config: CompareConfig, patterns: PatternSet) -> dict[str, Any]:
@@ -133,13 +232,19 @@ def _entropy_summary(report: EntropyReport) -> dict[str, Any]:
 def run(config: CompareConfig, *, progress: Progress | None = None) -> dict[str, Any]:
     """Fit every model of ``config`` on the same patterns and run the instruments on each.
 
-    Returns the JSON-ready results: ``config``, ``provenance``, ``data`` and, per model,
+    Returns the JSON-ready results: ``config`` (with the ``vocab_size`` actually used),
+    ``provenance``, ``data`` (with the ``cut`` report of a text) and, per model,
     the fit time, recovery curves on ``train`` and ``test``, fixed-point rates and the
     clean-input entropy probe.
     """
+    if config.source == "random":
+        check_memory(config, int(config.vocab_size or 2))
     patterns = load_patterns(config)
+    check_memory(config, patterns.vocab_size)
+    recorded = asdict(config)
+    recorded["vocab_size"] = patterns.vocab_size  # the V used, for text too
     results: dict[str, Any] = {
-        "config": asdict(config),
+        "config": recorded,
         "provenance": provenance(),
         "data": {
             "description": patterns.description,
@@ -147,6 +252,7 @@ def run(config: CompareConfig, *, progress: Progress | None = None) -> dict[str,
             "seq_len": config.seq_len,
             "n_train": patterns.train.shape[0],
             "n_test": patterns.test.shape[0],
+            "cut": None if patterns.cut is None else patterns.cut.to_dict(),
         },
         "models": {},
     }
@@ -200,18 +306,42 @@ def write(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write ``results.json``, the tidy ``recovery.csv`` and, drawn from them, ``recovery.png``
     and one histogram of clean-input token entropy per model (``entropy-<model>.png``, train
     vs test) into ``out_dir``; the manifest lists them (see :func:`prepare_out_dir`).
+
+    Every file is attempted even if an earlier one fails, so that what can be saved is saved.
+
+    Raises:
+        OutputDirError: one line naming the files that could not be written, and why, and
+            the files that were.
     """
     out = Path(out_dir)
-    paths = {"json": write_json_atomic(results, out / "results.json")}
-    paths["table"] = write_table(recovery_rows(results), out / "recovery.csv")
-    paths["figure"] = plot_recovery(results, out / "recovery.png")
+    paths: dict[str, Path] = {}
+    failed: dict[str, str] = {}
+
+    def attempt(key: str, name: str, make: Any) -> None:
+        try:
+            paths[key] = make(out / name)
+        except OSError as err:
+            failed[name] = err.strerror or str(err)
+
+    attempt("json", "results.json", lambda p: write_json_atomic(results, p))
+    attempt("table", "recovery.csv", lambda p: write_table(recovery_rows(results), p))
+    attempt("figure", "recovery.png", lambda p: plot_recovery(results, p))
     vocab = results["data"]["vocab_size"]
     for name, res in results["models"].items():
-        paths[f"entropy-{name}"] = plot_entropy_histograms(
-            res["entropy"]["tokens"],
-            out / f"entropy-{name}.png",
-            max_entropy=math.log(vocab),
-            title=f"{name}: clean-input token entropy",
+        attempt(
+            f"entropy-{name}",
+            f"entropy-{name}.png",
+            lambda p, res=res, name=name: plot_entropy_histograms(
+                res["entropy"]["tokens"], p, max_entropy=math.log(vocab),
+                title=f"{name}: clean-input token entropy",
+            ),
         )
-    record_outputs(out, paths.values())
+    try:
+        record_outputs(out, paths.values())
+    except OSError as err:
+        failed[".amlab-outputs.json"] = err.strerror or str(err)
+    if failed:
+        what = "; ".join(f"{name} ({why})" for name, why in failed.items())
+        saved = ", ".join(p.name for p in paths.values()) or "nothing"
+        raise OutputDirError(f"could not write in {out}: {what}; saved: {saved}")
     return paths

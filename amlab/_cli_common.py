@@ -1,0 +1,153 @@
+"""Pieces every ``amlab`` command shares: the console, the one-line error printer that
+speaks in the user's flags, choice enums, and the help-text conventions.
+
+Help-text conventions (checked for every command by ``tests/test_cli.py``):
+
+* plain words: no reStructuredText (no double backquotes, no ``:func:`` roles) in a
+  command's docstring or an option's ``help``; the app renders help without markup, so a
+  literal ``amlab[hf]`` stays as written;
+* flags in kebab-case; a boolean option is a bare flag (``--packed``), never ``--packed true``;
+* an option with a fixed set of values takes one of the enums below (or a new ``str`` enum),
+  so ``--help`` lists the choices and a wrong value is refused by the parser in one line;
+* errors: raise ``ValueError`` in the library and print it with :func:`fail`, which
+  replaces Python parameter names (``seq_len``, ``n_train``, ``resume=False``) by the flags
+  of the running command (``--seq-len``, ``--n-train``, ``--fresh``).
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+__all__ = [
+    "Device",
+    "Preset",
+    "TokenizerKind",
+    "console",
+    "device_name",
+    "fail",
+    "progress",
+    "speak_in_flags",
+    "writable_dir",
+]
+
+# Piped output (logs, CI) gets room for the full tables instead of an 80-column cut.
+console = Console(width=None if sys.stdout.isatty() else 120)
+
+
+class Device(str, enum.Enum):
+    """Where to compute: ``auto`` (CUDA when available, else the CPU), ``cpu`` or ``cuda``."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class TokenizerKind(str, enum.Enum):
+    """``char`` (one token per character) or ``bpe`` (trained locally on the text)."""
+
+    char = "char"
+    bpe = "bpe"
+
+
+class Preset(str, enum.Enum):
+    """UDDM network sizes (:data:`amlab.models.uddm.config.PRESETS`)."""
+
+    toy = "toy"
+    tiny = "tiny"
+    small = "small"
+    medium = "medium"
+
+
+def device_name(device: Device | str | None) -> str | None:
+    """The ``device`` argument of the library: None for ``auto``, else the device's name."""
+    value = device.value if isinstance(device, Device) else device
+    return None if value in (None, "auto") else value
+
+
+def writable_dir(path: Path, flag: str = "--out") -> Path:
+    """Create the folder ``path`` if needed and check that it can be written, before any work.
+
+    Raises ``ValueError`` naming ``flag`` when ``path`` is a file or cannot be written.
+    """
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".amlab-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"{flag} {path} cannot be written: {err.strerror or err}") from None
+    return path
+
+
+def progress() -> Progress:
+    """The progress display of a command (transient: it disappears when done)."""
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    )
+
+
+def _current_context() -> Any:
+    """The running command's context (typer ≥ 0.20 carries its own copy of click)."""
+    for module in ("typer._click.globals", "click.globals"):
+        try:
+            getter = importlib.import_module(module).get_current_context
+        except (ImportError, AttributeError):
+            continue
+        ctx = getter(silent=True)
+        if ctx is not None:
+            return ctx
+    return None
+
+
+def _command_flags() -> dict[str, str]:
+    """Python parameter name → the long flag of the running command (empty outside one)."""
+    ctx = _current_context()
+    if ctx is None:
+        return {}
+    flags = {}
+    for param in ctx.command.params:
+        longs = [o for o in param.opts if o.startswith("--")]
+        if param.name and longs:
+            flags[param.name] = longs[0]
+    return flags
+
+
+def speak_in_flags(message: str, extra: Mapping[str, str] | None = None) -> str:
+    """``message`` with the Python names of the running command's parameters as its flags.
+
+    A name with an underscore (``n_train``) is replaced wherever it stands as a word; a
+    one-word name (``steps``) only where it is the subject of a check (``steps must …``,
+    ``steps = …``) so that ordinary words stay. ``extra`` maps other spellings to flags
+    (``{"resume=False": "--fresh", "out_dir": "--out"}``) and is applied first.
+    """
+    for old, new in (extra or {}).items():
+        message = re.sub(rf"(?<![\w-]){re.escape(old)}(?![\w])", new, message)
+    for name, flag in _command_flags().items():
+        if "_" in name:
+            message = re.sub(rf"(?<![\w.'\"-]){re.escape(name)}(?![\w'\"])", flag, message)
+        else:
+            message = re.sub(rf"(?<![\w.'\"-]){re.escape(name)}(?= (must|=|is|should) )", flag, message)
+    return message
+
+
+def fail(message: str, extra: Mapping[str, str] | None = None) -> NoReturn:
+    """Print ``error: <message>`` in the user's flags (:func:`speak_in_flags`) and exit with 2."""
+    text = " ".join(speak_in_flags(message, extra).split())
+    console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
