@@ -351,9 +351,10 @@ def _attractors(
     labels, index = classify_states(firsts, train, test, vocab_size=vocab)
     fixed = (succ[reps] == reps).tolist()
     rows, index = firsts[:, None].unbind(0), index.tolist()
+    cycles = _cycles(reps[succ[reps] != reps], succ, decode)
     attractors = tuple(
         Attractor(
-            states=rows[k] if fixed[k] else decode(_cycle(int(reps[k]), succ)),
+            states=rows[k] if fixed[k] else cycles[int(reps[k])],
             basin_size=basin[k],
             visited=visited[k],
             label=labels[k] if fixed[k] else AttractorLabel.SPURIOUS,
@@ -364,12 +365,32 @@ def _attractors(
     return attractors, rank[attractor_of[pattern_nodes]]
 
 
-def _cycle(rep: int, succ: torch.Tensor) -> torch.Tensor:
-    """The node indices of the cycle through ``rep``, in visiting order."""
-    nodes = [rep]
-    while (nxt := int(succ[nodes[-1]])) != rep:
-        nodes.append(nxt)
-    return torch.tensor(nodes, dtype=torch.long)
+def _cycles(reps: torch.Tensor, succ: torch.Tensor, decode: Any) -> dict[int, torch.Tensor]:
+    """The states of the cycle through each node of ``reps``, in visiting order.
+
+    All cycles are walked together, one array step per position along them (as many steps
+    as the longest period), and decoded in one call: a synchronous map on ``2^20`` states
+    can have tens of thousands of 2-cycles.
+    """
+    if reps.numel() == 0:
+        return {}
+    owner, nodes, step_of = [torch.arange(reps.numel())], [reps], [torch.zeros_like(reps)]
+    alive, cur, k = torch.arange(reps.numel()), reps, 0
+    while True:
+        k += 1
+        cur = succ[cur]
+        open_ = cur != reps[alive]
+        alive, cur = alive[open_], cur[open_]
+        if alive.numel() == 0:
+            break
+        owner.append(alive)
+        nodes.append(cur)
+        step_of.append(torch.full_like(alive, k))
+    owner_t, nodes_t, step_t = torch.cat(owner), torch.cat(nodes), torch.cat(step_of)
+    order = torch.argsort(owner_t * (k + 1) + step_t)  # by cycle, then along it
+    states = decode(nodes_t[order])
+    sizes = torch.bincount(owner_t, minlength=reps.numel()).tolist()
+    return dict(zip(reps.tolist(), torch.split(states, sizes)))
 
 
 def _condensed(
