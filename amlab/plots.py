@@ -22,8 +22,8 @@ __all__ = ["RECOVERY_CAPTION", "plot_entropy_histograms", "plot_recovery"]
 RECOVERY_CAPTION = (
     "|P∩C|/|P|: of the positions the corruption changed (P), the fraction the model's retrieval "
     "put back to the original token (C: positions correct after retrieval). Bars: ±1 standard "
-    "error over sequences. Curves are shifted sideways and marked differently so equal curves "
-    "stay visible."
+    "error over sequences. Each model's points are shifted slightly sideways and drawn with their "
+    "own marker and size, so equal curves stay visible."
 )
 """What the recovery figure shows; printed under it."""
 
@@ -60,30 +60,32 @@ def plot_recovery(results: Mapping[str, Any], path: str | Path) -> Path:
     """
     fig = _figure(6.8, 5.0)
     ax = fig.subplots()
-    colours = [f"C{k}" for k in range(10)]
     names = list(results["models"])
     all_ts = sorted({p["t"] for res in results["models"].values() for p in res["recovery"]["train"]["points"]})
-    gaps = np.diff(all_ts) if len(all_ts) > 1 else np.array([1.0])
-    dodge = 0.12 * float(gaps.min()) if gaps.size else 0.0
+    log_t = len(all_ts) > 1 and all_ts[0] > 0  # the seed paper's levels spread out on a log axis
     for k, name in enumerate(names):
         res = results["models"][name]
-        shift = (k - (len(names) - 1) / 2) * dodge / max(len(names) - 1, 1) * 2
+        offset = k - (len(names) - 1) / 2  # sideways shift: ±3 % of t per model
         for split, style in (("train", "-"), ("test", "--")):
             points = res["recovery"][split]["points"]
-            ts = [p["t"] + shift for p in points]
+            ts = [p["t"] * 1.03**offset if log_t else p["t"] + 0.006 * offset for p in points]
             ys = [_number(p["recovery"]["value"]) for p in points]
             errs = [_number(p["recovery"]["stderr"], 0.0) for p in points]
             ax.errorbar(
-                ts, ys, yerr=errs, color=colours[k % len(colours)], linestyle=style,
-                marker=_MARKERS[k % len(_MARKERS)], markersize=5,
+                ts, ys, yerr=errs, color=f"C{k % 10}", linestyle=style,
+                marker=_MARKERS[k % len(_MARKERS)], markersize=max(8.0 - 1.2 * k, 3.5),
                 markerfacecolor="white" if split == "test" else None,
                 capsize=2, label=f"{name} ({split})",
             )
+    if log_t:
+        ax.set_xscale("log")
+        ax.set_xticks(all_ts, [f"{t:g}" for t in all_ts])
+        ax.minorticks_off()
     ax.set_xlabel("corruption level t")
     ax.set_ylabel("token recovery |P∩C|/|P|")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(results["data"]["description"], fontsize=8)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="best")
     fig.text(0.01, 0.0, RECOVERY_CAPTION, fontsize=6.5, wrap=True, va="bottom")
     fig.get_layout_engine().set(rect=(0, 0.09, 1, 0.91))
     return _save(fig, path)
@@ -169,6 +171,8 @@ def plot_entropy_histograms(
             ax.axvline(max_entropy, color="grey", linestyle="--", linewidth=1, label="ln V (uniform)")
         if any(v.size for v in series.values()):
             ax.set_yscale("log")
+            low, high = ax.get_ylim()
+            ax.set_ylim(0.5, high * 30)  # room above the bars for the legend
         ax.set(title=panel_title, xlabel="token entropy (nats)", ylabel="tokens (log scale)")
         ax.legend(fontsize="x-small")
     if title:

@@ -152,3 +152,46 @@ def test_text_sequences_takes_a_file_or_the_text_itself(tmp_path) -> None:
         text_sequences(tmp_path / "c.txt", seq_len=24, text=corpus)
     with pytest.raises(ValueError, match="empty"):
         text_sequences(seq_len=24, text="  \n")
+
+
+# -- what a cut keeps and drops ----------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 30), min_size=1, max_size=40),
+    seq_len=st.integers(4, 20),
+    min_chars=st.integers(1, 10),
+)
+def test_cut_report_counts_every_line(lengths, seq_len, min_chars):
+    from amlab.data import cut_sequences
+
+    lines = ["x" * n for n in lengths]
+    text = "\n".join(lines)
+    tok = CharTokenizer(["x"])
+    nonblank = [n for n in lengths if n > 0]
+    kept = [n for n in nonblank if min_chars <= n <= seq_len]
+    if not kept:
+        with pytest.raises(ValueError, match="read"):
+            cut_sequences(text, tok, seq_len, min_chars=min_chars)
+    else:
+        seqs, report = cut_sequences(text, tok, seq_len, min_chars=min_chars)
+        assert report.lines_read == len(nonblank) and report.kept == seqs.shape[0] == len(kept)
+        assert report.too_short == sum(n < min_chars for n in nonblank)
+        assert report.too_long == sum(n > seq_len and n >= min_chars for n in nonblank)
+        assert report.kept + report.too_short + report.too_long == report.lines_read
+        assert seqs.sum(1).tolist() == kept  # "x" is token 1, padding 0
+    total = sum(nonblank) + max(len(nonblank) - 1, 0)  # the lines joined by single spaces
+    if total >= seq_len and nonblank:
+        tok = CharTokenizer(["x", " "])
+        seqs, report = cut_sequences(text, tok, seq_len, mode="packed")
+        assert report.tokens == total and report.kept == seqs.shape[0] == total // seq_len
+        assert report.tail_tokens == total % seq_len
+
+
+def test_text_in_another_encoding_is_named(tmp_path) -> None:
+    path = tmp_path / "latin.txt"
+    path.write_bytes("déjà vu, naïve café\n".encode("latin-1") * 3)
+    with pytest.raises(ValueError, match=r"latin\.txt is not utf-8 text \(byte 0xe9 at offset 1\).*--encoding"):
+        load_text(path)
+    assert load_text(path, encoding="latin-1").startswith("déjà vu")
+    with pytest.raises(ValueError, match="unknown text encoding"):
+        load_text(path, encoding="no-such-codec")
