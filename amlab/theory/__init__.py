@@ -53,6 +53,8 @@ from amlab.theory.snr import (
     HebbianSNR,
     hebbian_bit_error,
     hebbian_critical_load,
+    hebbian_one_step_error,
+    hebbian_one_step_radius,
     hebbian_snr_capacity,
     hebbian_snr_derivation,
 )
@@ -76,6 +78,8 @@ __all__ = [
     "gardner_capacity",
     "hebbian_bit_error",
     "hebbian_critical_load",
+    "hebbian_one_step_error",
+    "hebbian_one_step_radius",
     "hebbian_snr_capacity",
     "hebbian_snr_derivation",
     "max_margin_one_step_error",

@@ -9,6 +9,7 @@ gives the critical load (Hertz, Krogh & Palmer 1991, Sect. 2.2).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable
@@ -24,6 +25,8 @@ __all__ = [
     "HebbianSNR",
     "hebbian_bit_error",
     "hebbian_critical_load",
+    "hebbian_one_step_error",
+    "hebbian_one_step_radius",
     "hebbian_snr_capacity",
     "hebbian_snr_derivation",
 ]
@@ -124,3 +127,39 @@ def hebbian_critical_load(error: ArrayLike) -> ArrayLike:
 def hebbian_snr_capacity(L: ArrayLike, error: float = 0.01) -> ArrayLike:
     """Patterns storable with bit-error probability ``error``: ``α(ε) · L`` (signal-to-noise)."""
     return _like(hebbian_critical_load(error) * _sizes(L), L)
+
+
+def hebbian_one_step_error(alpha: ArrayLike, rho: ArrayLike) -> ArrayLike:
+    """Bit error after one update of the Hebbian network from a fraction ``ρ`` of flipped spins.
+
+    The aligned field is the signal ``1 − 2ρ`` plus the crosstalk derived above, of variance
+    ``α``, so the error is ``Φ(−(1 − 2ρ)/√α)`` (Hertz, Krogh & Palmer 1991, Sect. 2.2); at
+    ``ρ = 0`` it is :func:`hebbian_bit_error`.
+    """
+    from scipy.stats import norm
+
+    a = np.asarray(alpha, dtype=np.float64)
+    r = np.asarray(rho, dtype=np.float64)
+    if not np.isfinite(a).all() or (a <= 0).any():
+        raise ValueError(f"the load alpha must be finite and > 0, got {alpha}")
+    if not np.isfinite(r).all() or (r < 0).any() or (r >= 0.5).any():
+        raise ValueError(f"the flipped fraction rho must lie in [0, 0.5), got {rho}")
+    out = norm.cdf(-(1.0 - 2.0 * r) / np.sqrt(a))
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def hebbian_one_step_radius(alpha: float, L: int) -> float:
+    """The flipped fraction from which one update leaves one wrong bit in ``L`` on average.
+
+    Solves ``L Φ(−(1 − 2ρ)/√α) = 1``: ``ρ = (1 − √α Φ⁻¹(1 − 1/L))/2``, clipped at 0 (then
+    even the pattern itself has about one unstable bit). A one-step estimate of the radius of
+    exact retrieval.
+    """
+    from scipy.stats import norm
+
+    if isinstance(L, bool) or int(L) != L or L < 2:
+        raise ValueError(f"L must be an integer ≥ 2, got {L!r}")
+    a = float(alpha)
+    if not math.isfinite(a) or a <= 0:
+        raise ValueError(f"the load alpha must be finite and > 0, got {alpha}")
+    return max(0.0, 0.5 * (1.0 - math.sqrt(a) * float(norm.ppf(1.0 - 1.0 / int(L)))))

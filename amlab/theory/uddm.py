@@ -90,16 +90,17 @@ def uddm_retrieval_probability(
     beta = uddm_beta_t(t, V, eps)
     if rule == "map" or math.isinf(beta):
         f = binom.pmf(ks, L, 1.0 / V)
-        cdf = np.cumsum(f)
-        below = np.concatenate([[0.0], cdf[:-1]])
+        cdf = binom.cdf(ks, L, 1.0 / V)
+        # (F^N − (F − f)^N)/(N f) = F^N (−expm1(N log1p(−f/F)))/(N f), free of cancellation
         with np.errstate(invalid="ignore", divide="ignore"):
-            win = np.where(f > 0, (cdf**N - below**N) / (N * f), 1.0)
+            ratio = np.where(cdf > 0, f / cdf, 0.0)
+            win = np.where(f > 0, cdf**N * -np.expm1(N * np.log1p(-np.minimum(ratio, 1.0))) / (N * f), 1.0)
         return float(np.clip(np.sum(own * win), 0.0, 1.0))
     # posterior rule: P = Σ_k own_k ∫ e^{−v} φ(v e^{−βk})^{N−1} dv, v = e^s.
     log_f = binom.logpmf(ks, L, 1.0 / V)
     s = np.linspace(-40.0, 5.0, grid)
     total = 0.0
-    for k in np.flatnonzero(own > 1e-300):
+    for k in np.flatnonzero(own > 1e-15):  # the rest weighs less than L · 1e-15
         # log φ(e^{s − βk}) = logsumexp_j (log f_j − e^{s + β(j − k)})
         expo = np.exp(np.minimum(s[:, None] + beta * (ks[None] - k), 700.0))
         log_phi = logsumexp(log_f[None] - expo, axis=1)

@@ -1,0 +1,441 @@
+"""Predictions, fits and figures of the ``capacity`` study (:mod:`amlab.studies.capacity`).
+
+Every prediction comes from :mod:`amlab.theory`; every fit works on the tidy rows, and every
+figure is drawn from the stored ``capacity.csv`` and ``summary.csv``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import OptimizeWarning, curve_fit
+from scipy.stats import norm
+
+from amlab import theory
+
+__all__ = [
+    "EXPERIMENTS",
+    "add_predictions",
+    "dense_fits",
+    "fss_fit",
+    "plot_all",
+    "radius_from_curve",
+    "summary_rows",
+]
+
+EXPERIMENTS = ("load", "fss", "radius", "dense", "modern", "uddm")
+EPS = 1e-3  # the log-linear schedule's ε
+
+
+def flipped(t: float, vocab: int) -> float:
+    """Expected fraction of changed positions at level ``t``: ``(1 − α_t)(1 − 1/V)``."""
+    return (1.0 - EPS) * t * (1.0 - 1.0 / vocab)
+
+
+def _nan() -> float:
+    return float("nan")
+
+
+def _predict(row: dict[str, Any], config: Any) -> tuple[float, str]:
+    """The prediction for one measured row and the name of the formula."""
+    model, q = row["model"], row["quantity"]
+    L, V, P, a, t = row["L"], row["V"], row["P"], row["load"], row["t"]
+    rho = flipped(t, V)
+    if model == "hebbian" and q == "overlap":
+        m = theory.ags_overlap(a)
+        return (float(m) if not math.isnan(m) else _nan()), "AGS m(α)"
+    if model == "hebbian" and q == "exact":
+        return (1.0 - theory.hebbian_one_step_error(a, rho)) ** L, "one-step SNR (1 − Φ(−(1−2ρ)/√α))^L"
+    if model == "pseudoinverse" and q == "exact" and a < 1:
+        err = theory.pseudoinverse_one_step_error(a, rho) if rho > 0 else 0.0
+        return (1.0 - err) ** L, "one-step SNR, projection rule"
+    if model == "pl" and q == "exact":
+        if a >= 2:
+            return 0.0, "Gardner α_c = 2"
+        err = theory.max_margin_one_step_error(a, rho) if rho > 0 else 0.0
+        return (1.0 - err) ** L, "max-margin one-step (Gardner, Kepler–Abbott)"
+    if model == "dense":
+        n = config.dense_degree
+        snr = math.sqrt(L ** (n - 1) / (theory.double_factorial(2 * n - 3) * P)) * (1 - 2 * rho) ** (n - 1)
+        return float(norm.cdf(snr)) ** L, "SNR (Krotov–Hopfield) per bit, ^L"
+    if model == "modern":
+        return theory.separation_probability(P, L, V, config.modern_beta), "Ramsauer separation (lower bound)"
+    if model == "uddm-empirical":
+        return theory.uddm_retrieval_probability(P, L, V, t), "exact law (posterior draw)"
+    return _nan(), ""
+
+
+def add_predictions(rows: list[dict[str, Any]], config: Any) -> list[dict[str, Any]]:
+    """``rows`` with ``predicted`` and ``prediction`` (the formula's name) added."""
+    out = []
+    for row in rows:
+        value, name = _predict(row, config)
+        out.append({**row, "predicted": value, "prediction": name})
+    return out
+
+
+# -- fits ------------------------------------------------------------------------------------
+def _probit_fit(x: np.ndarray, f: np.ndarray, n: np.ndarray) -> tuple[float, float]:
+    """Fit ``f = Φ((x_½ − x)/w)``; return ``x_½`` and its standard error."""
+    sigma = np.sqrt((f * (1 - f) + 0.25 / n) / n)
+    start = float(x[np.argmin(np.abs(f - 0.5))])
+    try:
+        with warnings.catch_warnings():  # a flat or saturated curve: no covariance, se = nan
+            warnings.simplefilter("ignore", OptimizeWarning)
+            popt, pcov = curve_fit(lambda v, c, w: norm.cdf((c - v) / w), x, f, p0=[start, 0.1 * abs(start) + 1e-3],
+                                   sigma=sigma, absolute_sigma=True, maxfev=20000)
+    except (RuntimeError, ValueError):
+        return _nan(), _nan()
+    var = float(pcov[0, 0])
+    return float(popt[0]), (math.sqrt(var) if math.isfinite(var) and var >= 0 else _nan())
+
+
+def fss_fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``α_c(L)`` per size (probit fit of the retrieved fraction) and ``α_c(L) = α_c + a L^{−½}``."""
+    df = pd.DataFrame(rows)
+    df = df[(df.experiment == "fss") & (df.quantity == "retrieved")]
+    sizes = []
+    for L, g in df.groupby("L"):
+        g = g.sort_values("load")
+        c, se = _probit_fit(g.load.to_numpy(), g.value.to_numpy(), g.n.to_numpy())
+        sizes.append({"L": int(L), "alpha_c": c, "stderr": se})
+    ok = [s for s in sizes if math.isfinite(s["alpha_c"]) and s["stderr"] > 0]
+    result: dict[str, Any] = {"sizes": sizes, "alpha_inf": _nan(), "stderr": _nan(), "slope": _nan()}
+    if len(ok) >= 3:
+        x = np.array([s["L"] ** -0.5 for s in ok])
+        y = np.array([s["alpha_c"] for s in ok])
+        w = np.array([1.0 / s["stderr"] ** 2 for s in ok])
+        design = np.stack([np.ones_like(x), x], axis=1)
+        cov = np.linalg.inv(design.T @ (design * w[:, None]))
+        beta = cov @ design.T @ (w * y)
+        chi2 = float(np.sum(w * (y - design @ beta) ** 2))
+        scale = max(1.0, chi2 / (len(ok) - 2)) if len(ok) > 2 else 1.0
+        result.update(alpha_inf=float(beta[0]), stderr=float(math.sqrt(cov[0, 0] * scale)),
+                      slope=float(beta[1]), chi2=chi2, dof=len(ok) - 2)
+    return result
+
+
+def _p_half_snr(L: int, n: int) -> float:
+    """``P`` at which the SNR estimate gives half the patterns as fixed points."""
+    z = float(norm.ppf(2.0 ** (-1.0 / L)))  # Φ(z)^L = ½
+    return L ** (n - 1) / (theory.double_factorial(2 * n - 3) * z * z)
+
+
+def dense_fits(rows: list[dict[str, Any]], n: int, rho_t: float) -> dict[str, Any]:
+    """``P_½(L)`` from the fixed-point fractions, the exponent ``k`` of ``P_½ ln L ∝ L^k``, and
+    the reduction ``P_½(ρ)/P_½(0)`` against ``(1 − 2ρ)^{2n−2}``."""
+    df = pd.DataFrame(rows)
+    df = df[df.experiment == "dense"]
+    halves = []
+    for L, g in df[df.quantity == "fixed"].groupby("L"):
+        g = g.sort_values("P")
+        c, se = _probit_fit(np.log(g.P.to_numpy(float)), g.value.to_numpy(), g.n.to_numpy())
+        halves.append({"L": int(L), "P_half": math.exp(c), "stderr": math.exp(c) * se,
+                       "predicted": _p_half_snr(int(L), n), "log_se": se})
+    out: dict[str, Any] = {"sizes": halves, "exponent": _nan(), "stderr": _nan(), "predicted": n - 1}
+    ok = [h for h in halves if math.isfinite(h["log_se"]) and h["log_se"] > 0]
+    if len(ok) >= 2:
+        x = np.log([h["L"] for h in ok])
+        y = np.log([h["P_half"] * math.log(h["L"]) for h in ok])
+        w = np.array([1.0 / h["log_se"] ** 2 for h in ok])
+        design = np.stack([np.ones_like(x), x], axis=1)
+        cov = np.linalg.inv(design.T @ (design * w[:, None]))
+        beta = cov @ design.T @ (w * y)
+        chi2 = float(np.sum(w * (y - design @ beta) ** 2))
+        scale = max(1.0, chi2 / (len(ok) - 2)) if len(ok) > 2 else 1.0
+        out.update(exponent=float(beta[1]), stderr=float(math.sqrt(cov[1, 1] * scale)))
+    flips = df[df.quantity == "exact"]
+    if len(flips):
+        L = int(flips.L.iloc[0])
+        g = flips.sort_values("P")
+        c, se = _probit_fit(np.log(g.P.to_numpy(float)), g.value.to_numpy(), g.n.to_numpy())
+        base = next((h for h in halves if h["L"] == L), None)
+        rho = flipped(rho_t, 2)
+        if base is not None:
+            out["reduction"] = {
+                "L": L, "rho": rho, "measured": math.exp(c) / base["P_half"],
+                "stderr": math.exp(c) / base["P_half"] * math.hypot(se, base["log_se"]),
+                "predicted": (1 - 2 * rho) ** (2 * n - 2),
+            }
+    return out
+
+
+def _crossing(ts: np.ndarray, vs: np.ndarray, p: float) -> float:
+    """The largest ``t`` before the curve first falls below ``p`` (linear interpolation)."""
+    if vs[0] < p:
+        return 0.0
+    for i in range(1, len(ts)):
+        if vs[i] < p:
+            return float(ts[i - 1] + (vs[i - 1] - p) / (vs[i - 1] - vs[i]) * (ts[i] - ts[i - 1]))
+    return float(ts[-1])
+
+
+def radius_from_curve(rows: list[dict[str, Any]], config: Any) -> list[dict[str, Any]]:
+    """Measured radii (the curve's crossing of ½, or 0.9 for the UDDM) with an interval from
+    the curves shifted by ± one standard error, next to the one-step estimate or exact law."""
+    df = pd.DataFrame(rows)
+    out = []
+    sel = df[(df.experiment.isin(["radius", "uddm"])) & (df.quantity == "exact")]
+    for (exp, model, L, V, P), g in sel.groupby(["experiment", "model", "L", "V", "P"]):
+        g = g.sort_values("t")
+        ts, vs, se = g.t.to_numpy(), g.value.to_numpy(), np.nan_to_num(g.stderr.to_numpy())
+        p = 0.9 if model == "uddm-empirical" else 0.5
+        r = _crossing(ts, vs, p)
+        lo, hi = _crossing(ts, vs - se, p), _crossing(ts, vs + se, p)
+        a = P / L
+        if model == "uddm-empirical":  # the law read on the same grid, so both interpolate alike
+            pred, name = _crossing(ts, g.predicted.to_numpy(), p), "exact law on the same t grid"
+        elif model == "hebbian":
+            pred = theory.hebbian_one_step_radius(a, int(L)) / ((1 - EPS) * (1 - 1 / V))
+            name = "one-step SNR"
+        else:
+            pred = theory.one_step_radius(a, int(L)) / ((1 - EPS) * (1 - 1 / V)) if a < 2 else 0.0
+            name = "max-margin one-step"
+        out.append({"model": model, "L": int(L), "V": int(V), "P": int(P), "load": a, "p": p,
+                    "measured": r, "stderr": 0.5 * (hi - lo), "predicted": min(pred, 1.0),
+                    "prediction": name})
+    return out
+
+
+def _agree(pred: float, meas: float, se: float, k: float = 2.0, floor: float = 1e-12) -> str:
+    if not all(map(math.isfinite, (pred, meas))):
+        return "not tested"
+    return "yes" if abs(pred - meas) <= k * max(se, floor) else "no"
+
+
+def _crossing_load(df: pd.DataFrame, p: float = 0.5) -> tuple[float, float]:
+    g = df.sort_values("load")
+    x, v, se = g.load.to_numpy(), g.value.to_numpy(), np.nan_to_num(g.stderr.to_numpy())
+    c = _crossing(x, v, p)
+    return c, 0.5 * abs(_crossing(x, v + se, p) - _crossing(x, v - se, p))
+
+
+def summary_rows(rows: list[dict[str, Any]], fits: dict[str, Any], config: Any) -> list[dict[str, Any]]:
+    """One row per headline comparison: quantity, model, predicted, measured, stderr, agree."""
+    df = pd.DataFrame(rows)
+    out: list[dict[str, Any]] = []
+
+    def add(quantity: str, model: str, pred: float, meas: float, se: float, note: str = "",
+            agree: str | None = None, floor: float = 1e-12) -> None:
+        out.append({"quantity": quantity, "model": model, "predicted": pred, "measured": meas,
+                    "stderr": se, "agree": agree or _agree(pred, meas, se, floor=floor), "note": note})
+
+    crit = theory.ags_critical()
+    if "fss" in fits:
+        f = fits["fss"]
+        for s in f["sizes"]:
+            add(f"alpha_c(L={s['L']})", "hebbian", crit.alpha_c, s["alpha_c"], s["stderr"],
+                "finite size: retrieval fraction ½ from the pattern itself", agree="not tested")
+        add("alpha_c (L→∞, a L^-1/2)", "hebbian", crit.alpha_c, f["alpha_inf"], f["stderr"],
+            "AGS replica-symmetric solver vs finite-size extrapolation")
+    load = df[df.experiment == "load"] if len(df) else df
+    if len(load):
+        heb = load[(load.model == "hebbian") & (load.quantity == "overlap") & (load.t > 0)]
+        for _, r in heb[np.isclose(heb.load, 0.05)].iterrows():
+            add(f"m(0.05), L={r.L}", "hebbian", float(theory.ags_overlap(0.05)), r.value, r.stderr,
+                "final overlap from t vs AGS m(α); resolution 1/(n L)", floor=1.0 / (r.n * r.L))
+        for model, pred, note in (
+            ("storkey", theory.storkey_capacity(config.small_size) / config.small_size,
+             "error-free load L/√(2 ln L) vs load where half the patterns are fixed points"),
+            ("potts", theory.potts_capacity(config.small_size, config.potts_vocab) / config.small_size,
+             "Kanter 0.138 V(V−1)/2 vs load where half the patterns are fixed points"),
+            ("pl", theory.gardner_capacity(0.0),
+             "Gardner α_c = 2 (infinite training) vs load where half are fixed points"),
+        ):
+            g = load[(load.model == model) & (load.quantity == "exact") & (load.t == 0)]
+            if len(g):
+                c, se = _crossing_load(g)
+                add("fixed-point load (½)", model, pred, c, se, note)
+        pinv = load[(load.model == "pseudoinverse") & (load.quantity == "exact") & (load.t == 0)]
+        if len(pinv):
+            worst = pinv.loc[pinv.value.idxmin()]
+            add(f"fixed points at α={worst.load:.2f} (worst below 1)", "pseudoinverse", 1.0, worst.value,
+                worst.stderr, "every linearly independent set is stored", floor=1.0 / worst.n)
+        heb0 = load[(load.model == "hebbian") & (load.quantity == "exact") & (load.t == 0)]
+        for L, g in heb0.groupby("L"):
+            c, se = _crossing_load(g)
+            add(f"fixed-point load (½), L={L}", "hebbian", theory.error_free_capacity(L) / L, c, se,
+                "error-free load L/(2 ln L) vs load where half the patterns are fixed points")
+    if "dense" in fits:
+        d = fits["dense"]
+        add("exponent of P_½ ln L in L", "dense", d["predicted"], d["exponent"], d["stderr"],
+            f"n = {config.dense_degree}: theory n − 1")
+        for h in d["sizes"]:
+            add(f"P_½, L={h['L']}", "dense", h["predicted"], h["P_half"], h["stderr"],
+                "half the patterns fixed points: SNR estimate vs measured")
+        if "reduction" in d:
+            r = d["reduction"]
+            add(f"P_½(ρ={r['rho']:.3f}) / P_½(0)", "dense", r["predicted"], r["measured"], r["stderr"],
+                "(1 − 2ρ)^(2n−2) reduction from flipped starts")
+    for r in fits.get("radius", []):
+        add(f"radius t (p={r['p']}), P={r['P']}", r["model"], r["predicted"], r["measured"], r["stderr"],
+            r["prediction"])
+    mod = df[df.experiment == "modern"] if len(df) else df
+    for _, r in mod.iterrows():
+        ok = "yes" if r.value >= r.predicted - 2 * max(r.stderr, 1e-12) else "no"
+        add(f"fixed points, N={r.P}", "modern", r.predicted, r.value, r.stderr,
+            "Ramsauer separation is sufficient: measured ≥ predicted", agree=ok)
+    ud = df[df.experiment == "uddm"] if len(df) else df
+    if len(ud):
+        binomial = np.sqrt(ud.predicted * (1 - ud.predicted) / ud.n) + 0.5 / ud.n
+        z = (ud.value - ud.predicted) / binomial
+        add("exact law, max |z| over (N, t)", "uddm-empirical", 0.0, float(np.abs(z).max()), 1.0,
+            f"{len(ud)} points, binomial z from the law; agree when every |z| < 3",
+            agree="yes" if float(np.abs(z).max()) < 3 else "no")
+    return out
+
+
+# -- figures ---------------------------------------------------------------------------------
+def _figure(panels: int, width: float = 4.0) -> tuple[Any, Any]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * panels, 3.4), layout="constrained")
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    return fig, axes
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def plot_all(table: Path, summary: Path, out: Path, config: dict[str, Any]) -> dict[str, Path]:
+    """Draw every figure from the stored ``capacity.csv`` and ``summary.csv``."""
+    df, sm = pd.read_csv(table), pd.read_csv(summary)
+    paths: dict[str, Path] = {}
+    for exp, fn in (("load", _plot_load), ("fss", _plot_fss), ("radius", _plot_radius),
+                    ("dense", _plot_dense), ("modern", _plot_modern), ("uddm", _plot_uddm)):
+        sub = df[df.experiment == exp]
+        if len(sub):
+            paths[exp] = _save(fn(sub, sm, config), out / f"{exp}.png")
+    return paths
+
+
+def _bars(ax: Any, g: pd.DataFrame, x: str, label: str, **kw: Any) -> None:
+    ax.errorbar(g[x], g.value, yerr=g.stderr, fmt="o", ms=3, capsize=2, label=label, **kw)
+
+
+def _plot_load(df: pd.DataFrame, sm: pd.DataFrame, config: dict[str, Any]) -> Any:
+    models = list(dict.fromkeys(df.model))
+    fig, axes = _figure(len(models))
+    for ax, model in zip(axes, models):
+        sub = df[(df.model == model) & (df.t > 0)]
+        for (L, q), g in sub.groupby(["L", "quantity"]):
+            g = g.sort_values("load")
+            _bars(ax, g, "load", f"{q}, L={L}")
+            if g.predicted.notna().any():
+                ax.plot(g.load, g.predicted, "-", lw=1, label=f"{g.prediction.iloc[0]}, L={L}")
+        if model == "hebbian":
+            grid = np.linspace(0.005, 0.1379, 60)
+            ax.plot(grid, theory.ags_overlap(grid), "k--", lw=1, label="AGS m(α)")
+            ax.axvline(theory.ags_critical_load(), color="k", lw=0.8, ls=":")
+        rows = sm[(sm.model == model) & sm.quantity.str.startswith("fixed-point load")]
+        for _, r in rows.iterrows():
+            ax.axvline(r.predicted, color="grey", lw=0.8, ls="--")
+        ax.set(title=f"{model}: t = {config['t']:g}", xlabel="load P/L", ylim=(-0.05, 1.05))
+        ax.legend(fontsize=5)
+    axes[0].set_ylabel("exact recovery / overlap")
+    return fig
+
+
+def _plot_fss(df: pd.DataFrame, sm: pd.DataFrame, config: dict[str, Any]) -> Any:
+    fig, (a1, a2) = _figure(2, 4.5)
+    for L, g in df[df.quantity == "retrieved"].groupby("L"):
+        _bars(a1, g.sort_values("load"), "load", f"L={L}")
+    a1.axvline(theory.ags_critical_load(), color="k", ls="--", lw=1, label="AGS α_c")
+    a1.set(xlabel="load P/L", ylabel="fraction retrieved (m > 0.75)", title="Hebbian, start at the pattern")
+    a1.legend(fontsize=6)
+    per = sm[sm.quantity.str.startswith("alpha_c(L=")]
+    Ls = per.quantity.str.extract(r"L=(\d+)")[0].astype(float)
+    a2.errorbar(Ls ** -0.5, per.measured, yerr=per.stderr, fmt="o", capsize=2, label="α_c(L) fitted")
+    inf = sm[sm.quantity.str.startswith("alpha_c (L")]
+    if len(inf) and np.isfinite(inf.measured.iloc[0]) and len(Ls):
+        x = np.linspace(0, float((Ls ** -0.5).max()) * 1.05, 20)
+        slope = (per.measured.to_numpy() - inf.measured.iloc[0]) / (Ls.to_numpy() ** -0.5)
+        a2.plot(x, inf.measured.iloc[0] + np.nanmedian(slope) * x, "-", lw=1, label="extrapolation (a from median)")
+        a2.errorbar([0], inf.measured, yerr=inf.stderr, fmt="s", capsize=3, label="α_c(∞) fit")
+    a2.axhline(theory.ags_critical_load(), color="k", ls="--", lw=1, label="AGS 0.1379")
+    a2.set(xlabel="L^(-1/2)", ylabel="α_c", title="finite-size scaling")
+    a2.legend(fontsize=6)
+    return fig
+
+
+def _plot_radius(df: pd.DataFrame, sm: pd.DataFrame, config: dict[str, Any]) -> Any:
+    models = list(dict.fromkeys(df.model))
+    fig, axes = _figure(len(models) + 1)
+    for ax, model in zip(axes, models):
+        for P, g in df[df.model == model].groupby("P"):
+            g = g.sort_values("t")
+            _bars(ax, g, "t", f"α={g.load.iloc[0]:.2f}")
+            ax.plot(g.t, g.predicted, "-", lw=0.8)
+        ax.set(title=f"{model}: exact recovery (points) / one-step (lines)", xlabel="t")
+        ax.legend(fontsize=6)
+    ax = axes[-1]
+    rad = sm[sm.quantity.str.startswith("radius") & (sm.model != "uddm-empirical")]
+    for model, g in rad.groupby("model"):
+        P = g.quantity.str.extract(r"P=(\d+)")[0].astype(float)
+        L = 500 if model == "hebbian" else config["small_size"]
+        ax.errorbar(P / L, g.measured, yerr=g.stderr, fmt="o", capsize=2, label=f"{model} measured")
+        ax.plot(P / L, g.predicted, "--", label=f"{model} one-step")
+    ax.set(xscale="log", xlabel="load P/L", ylabel="radius t (exact ≥ ½)", title="radius against load")
+    ax.legend(fontsize=6)
+    return fig
+
+
+def _plot_dense(df: pd.DataFrame, sm: pd.DataFrame, config: dict[str, Any]) -> Any:
+    n = config["dense_degree"]
+    fig, (a1, a2) = _figure(2, 4.5)
+    for (L, q), g in df.groupby(["L", "quantity"]):
+        g = g.sort_values("P")
+        x = g.P / L ** (n - 1)
+        a1.errorbar(x, g.value, yerr=g.stderr, fmt="o" if q == "fixed" else "s", ms=3, capsize=2,
+                    label=f"{q}, L={L}" + ("" if q == "fixed" else f", t={g.t.iloc[0]:g}"))
+        a1.plot(x, g.predicted, "-", lw=0.8)
+    a1.set(xscale="log", xlabel=f"P / L^{n - 1}", ylabel="fraction", title=f"dense z^{n}: points measured, lines SNR")
+    a1.legend(fontsize=5)
+    half = sm[sm.quantity.str.startswith("P_½, L=")]
+    L = half.quantity.str.extract(r"L=(\d+)")[0].astype(float)
+    a2.errorbar(L, half.measured * np.log(L), yerr=half.stderr * np.log(L), fmt="o", capsize=2, label="measured P_½ ln L")
+    a2.plot(L, half.predicted * np.log(L), "--", label="SNR estimate")
+    exp = sm[sm.quantity.str.startswith("exponent")]
+    if len(exp):
+        a2.set_title(f"exponent {exp.measured.iloc[0]:.2f} ± {exp.stderr.iloc[0]:.2f} (theory {n - 1})")
+    a2.set(xscale="log", yscale="log", xlabel="L", ylabel="P_½ ln L")
+    a2.legend(fontsize=6)
+    return fig
+
+
+def _plot_modern(df: pd.DataFrame, sm: pd.DataFrame, config: dict[str, Any]) -> Any:
+    fig, (ax,) = _figure(1, 4.5)
+    g = df.sort_values("P")
+    _bars(ax, g, "P", "fixed points (measured)")
+    ax.plot(g.P, g.predicted, "--", label="Ramsauer separation (sufficient)")
+    ax.set(xscale="log", xlabel="N stored", ylabel="fraction",
+           title=f"modern Hopfield, L={g.L.iloc[0]}, β={config['modern_beta']:g}")
+    ax.legend(fontsize=6)
+    return fig
+
+
+def _plot_uddm(df: pd.DataFrame, sm: pd.DataFrame, config: dict[str, Any]) -> Any:
+    fig, (a1, a2) = _figure(2, 4.5)
+    L, V = int(df.L.iloc[0]), int(df.V.iloc[0])
+    grid = np.linspace(0.05, 1.0, 40)
+    for P, g in df.groupby("P"):
+        g = g.sort_values("t")
+        _bars(a1, g, "t", f"N={P}")
+        a1.plot(grid, [theory.uddm_retrieval_probability(int(P), L, V, t) for t in grid], "-", lw=0.8)
+    a1.set(xlabel="t", ylabel="exact recovery", title=f"empirical UDDM, L={L}, V={V}: points vs exact law")
+    a1.legend(fontsize=6)
+    rad = sm[(sm.model == "uddm-empirical") & sm.quantity.str.startswith("radius")]
+    N = rad.quantity.str.extract(r"P=(\d+)")[0].astype(float)
+    a2.errorbar(N, rad.measured, yerr=rad.stderr, fmt="o", capsize=2, label="measured (curve crossing)")
+    Ns = np.unique(np.geomspace(2, max(4.0, float(N.max()) * 2 if len(N) else 4.0), 12).round().astype(int))
+    a2.plot(Ns, [theory.uddm_critical_radius(int(n), L, V, p=0.9) for n in Ns], "--", label="exact law")
+    a2.set(xscale="log", xlabel="N stored", ylabel="critical radius t (p = 0.9)", title="radius against load")
+    a2.legend(fontsize=6)
+    return fig
