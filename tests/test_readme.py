@@ -24,3 +24,21 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "pip install -e '.[test]' && python -m pytest" in README
     assert "pip install --quiet -e '.[test]'" in ci and "python3 -m pytest" in ci
     assert "pip install -e . && amlab compare" in README
+
+
+def test_readme_and_docs_stand_on_their_own() -> None:
+    """No reference to design notes outside the repository; the concepts page is the reference."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.rst"))]
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "DESIGN" not in text, f"{page.relative_to(ROOT)} cites DESIGN"
+    concepts = " ".join((ROOT / "docs" / "concepts.rst").read_text(encoding="utf-8").split())
+    assert "Language Diffusion Models are Associative Memories Capable of Retrieving Unseen Data" in concepts
+    assert "2604.26841" in concepts and "docs/concepts.rst" in README
+    for section in ("One state space", "One corruption", "The models", "What a basin is", "The instruments"):
+        assert section in concepts
+
+
+def test_readme_timing_says_what_it_covers() -> None:
+    (paragraph,) = [p for p in README.split("\n\n") if "about 20 s" in p]
+    assert "install" in paragraph and "PyTorch" in paragraph and "comparison itself" in paragraph
