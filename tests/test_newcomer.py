@@ -89,6 +89,22 @@ def test_overwrite_leaves_no_stale_figures(tmp_path: Path) -> None:
         assert str(out / name) in again.output
 
 
+def test_a_write_failure_at_the_end_saves_what_it_can(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(results, path):  # noqa: ANN001, ANN202
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(compare_study, "plot_recovery", full_disk)
+    out = tmp_path / "partial"
+    result = _run("compare", *SMALL, "--out", str(out))
+    assert result.exit_code == 2
+    error = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "Traceback" not in result.output
+    assert "recovery.png (No space left on device)" in error[0] and "saved: results.json" in error[0]
+    assert (out / "results.json").is_file() and (out / "entropy-modern.png").is_file()
+    manifest = json.loads((out / ".amlab-outputs.json").read_text())
+    assert "results.json" in manifest and "recovery.png" not in manifest
+
+
 def test_random_patterns_that_cannot_fit_are_refused_with_the_estimate(tmp_path: Path, no_work) -> None:
     out = tmp_path / "huge"
     result = _run("compare", "--models", "hopfield", "--random", "-L", "10000000", "--out", str(out))
