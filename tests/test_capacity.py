@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy.stats import norm
 from typer.testing import CliRunner
 
 from amlab import theory
@@ -114,3 +115,29 @@ def test_cli_capacity_runs_and_refuses_a_used_folder(tmp_path) -> None:
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
     bad = runner.invoke(app, ["capacity", "--experiments", "bogus", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "unknown experiment" in bad.output
+
+
+def test_agreement_reads_bounds_as_bounds() -> None:
+    from amlab.studies.capacity_analysis import _agree
+
+    assert _agree(1.0, 1.05, 0.01) == "no"
+    assert _agree(1.0, 1.05, 0.01, kind="lower bound") == "yes"
+    assert _agree(1.0, 0.9, 0.01, kind="lower bound") == "no"
+    assert _agree(1.0, 0.9, 0.01, kind="upper bound") == "yes"
+    assert _agree(float("nan"), 0.9, 0.01) == "not tested"
+
+
+def test_finite_size_fit_recovers_a_planted_limit() -> None:
+    from amlab.studies.capacity_analysis import fss_fit
+
+    rows = []
+    for L in (250, 500, 1000, 2000, 4000):
+        c = 0.138 + 1.2 * L**-0.6
+        for load in np.linspace(0.1, 0.26, 17):
+            f = float(norm.cdf((c - load) / 0.01))
+            rows.append({"experiment": "fss", "quantity": "retrieved", "L": L, "load": load,
+                         "value": f, "n": 10_000})
+    fit = fss_fit(rows)
+    assert fit["free_alpha_inf"] == pytest.approx(0.138, abs=0.002)
+    assert fit["free_nu"] == pytest.approx(0.6, abs=0.05)
+    assert [s["L"] for s in fit["sizes"]] == [250, 500, 1000, 2000, 4000]

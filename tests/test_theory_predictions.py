@@ -188,3 +188,12 @@ def test_uddm_law_is_a_probability_and_posterior_below_map_at_high_noise(N, L, V
     p = theory.uddm_retrieval_probability(N, L, V, t)
     assert 0.0 <= p <= 1.0
     assert p >= 1.0 / N - 1e-6  # the true pattern is never less likely than average
+
+
+def test_cover_counting_function_and_half_load() -> None:
+    assert theory.cover_separable_probability(50, 100) == 1.0  # P ≤ N: always separable
+    assert theory.cover_separable_probability(200, 100) == pytest.approx(0.5)  # P = 2N
+    halves = [theory.cover_half_load(L) for L in (50, 200, 1000)]
+    assert np.all(np.diff(halves) > 0) and halves[-1] < 2.0
+    P = round(halves[1] * 200)
+    assert theory.cover_separable_probability(P, 200) ** 200 == pytest.approx(0.5, abs=0.05)

@@ -82,7 +82,7 @@ class CapacityConfig:
     hebbian_sizes: tuple[int, ...] = (250, 1000)
     fss_sizes: tuple[int, ...] = (250, 500, 1000, 2000, 4000)
     fss_loads: tuple[float, ...] = (0.11, 0.12, 0.13, 0.14, 0.15, 0.16, 0.17, 0.18, 0.20, 0.22, 0.24)
-    fss_trajectories: int = 64
+    fss_trajectories: int = 128
     small_size: int = 100
     potts_vocab: int = 3
     pl_epochs: int = 200
@@ -95,7 +95,7 @@ class CapacityConfig:
     uddm_vocab: int = 2
     uddm_loads: tuple[int, ...] = (4, 16, 64, 256)
     uddm_levels: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-    uddm_probes: int = 64
+    uddm_probes: int = 128
     seed: int = 0
 
     def __post_init__(self) -> None:

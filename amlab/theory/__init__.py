@@ -43,6 +43,8 @@ from amlab.theory.capacities import (
 )
 from amlab.theory.modern import separation_margins, separation_probability, separation_threshold
 from amlab.theory.perceptron import (
+    cover_half_load,
+    cover_separable_probability,
     gardner_capacity,
     max_margin_one_step_error,
     max_stability,
@@ -71,6 +73,8 @@ __all__ = [
     "ags_overlap",
     "ags_residuals",
     "ags_solve",
+    "cover_half_load",
+    "cover_separable_probability",
     "dense_exponential_capacity",
     "dense_polynomial_capacity",
     "double_factorial",

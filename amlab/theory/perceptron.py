@@ -33,6 +33,8 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 __all__ = [
+    "cover_half_load",
+    "cover_separable_probability",
     "gardner_capacity",
     "max_margin_one_step_error",
     "max_stability",
@@ -101,3 +103,35 @@ def one_step_radius(alpha: float, L: int) -> float:
     if excess(hi) <= 0:
         return hi
     return float(brentq(excess, 1e-12, hi, xtol=1e-6))
+
+
+def cover_separable_probability(P: int, N: int) -> float:
+    """Probability that ``P`` random ±1-labelled points in general position in ``N`` dimensions
+    are linearly separable: ``C(P, N)/2^P = 2^{1−P} Σ_{k<N} binom(P − 1, k)`` (Cover 1965).
+
+    For the pseudo-likelihood network a site's perceptron has ``N = L`` weights (``L − 1``
+    couplings and a bias) and ``P`` stored patterns; at ``P/N → α`` it jumps from 1 to 0 at
+    ``α = 2``, Gardner's capacity.
+    """
+    for name, value in (("P", P), ("N", N)):
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    from scipy.stats import binom
+
+    return float(min(1.0, binom.cdf(int(N) - 1, int(P) - 1, 0.5))) if P > 1 else 1.0
+
+
+def cover_half_load(L: int) -> float:
+    """The load ``P/L`` at which all ``L`` site perceptrons are separable with probability ½
+    (:func:`cover_separable_probability` to the power ``L``, the sites taken as independent):
+    the finite-size fixed-point capacity of the zero-temperature pseudo-likelihood network."""
+    if isinstance(L, bool) or int(L) != L or L < 2:
+        raise ValueError(f"L must be an integer ≥ 2, got {L!r}")
+
+    from scipy.stats import binom
+
+    Ps = np.arange(L + 1, 4 * L + 2)
+    log_all = L * binom.logcdf(L - 1, Ps - 1, 0.5)  # log P(all L sites separable)
+    k = int(np.argmax(log_all < math.log(0.5)))  # first P below one half
+    lo, hi = log_all[k - 1], log_all[k]
+    return float(Ps[k - 1] + (lo - math.log(0.5)) / (lo - hi)) / L
