@@ -129,6 +129,7 @@ def compare(
         fail("--random and --data exclude each other")
     if random and packed:
         fail("--packed cuts text; --random patterns have none")
+    out_dir: Optional[Path] = None
     try:
         config = study.CompareConfig(
             models=tuple(models.split(",")),
@@ -154,6 +155,14 @@ def compare(
             results = study.run(config, progress=bar)
     except ValueError as err:
         fail(str(err))
+    except KeyboardInterrupt as stop:  # a uddm's training checkpoints itself first (cached)
+        where = f" at training step {stop.step}" if hasattr(stop, "step") else ""
+        console.print(
+            f"stopped{where}; no results were written{'' if out_dir is None else ' to ' + str(out_dir)}. "
+            "A uddm's training is cached, so the same command run again resumes it.",
+            markup=False, highlight=False, soft_wrap=True,
+        )
+        raise typer.Exit(code=130) from None
     data_info = results["data"]
     console.print(f"[bold]{data_info['description']}[/], {data_info['n_train']} stored, "
                   f"{data_info['n_test']} held out, seed {seed}")

@@ -373,3 +373,27 @@ def test_figures_explain_what_they_count(tmp_path: Path) -> None:
     assert _series_label("train", values) == "train: 512 tokens (32 seq. × 16 positions), 75% below 0.01 nats"
     path = plot_entropy_histograms({"train": values, "test": []}, tmp_path / "h.png", max_entropy=2.0)
     assert path.stat().st_size > 1000
+
+
+def test_compare_interrupted_while_training_a_uddm_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AMLAB_CACHE", str(cache))
+
+    def interrupt() -> None:  # once training has taken over Ctrl-C
+        deadline = time.monotonic() + 120
+        while "_StopSignals" not in repr(signal.getsignal(signal.SIGINT)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Thread(target=interrupt, daemon=True)
+    timer.start()
+    out = tmp_path / "stopped"
+    result = runner.invoke(app, ["compare", "--models", "uddm", "--random", "-V", "4", "-L", "8",
+                                 "--n-train", "4", "--n-test", "4", "--uddm-steps", "100000",
+                                 "--out", str(out)])  # fmt: skip
+    timer.join()
+    assert result.exit_code == 130, result.output
+    assert re.search(r"stopped at training step \d+; no results were written", _one_line(result.output))
+    assert not any(out.iterdir())  # an empty folder: the rerun may use it
+    assert any(cache.rglob("checkpoint.json"))  # the training reached is saved in the cache
