@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +91,7 @@ def plot_recovery(results: Mapping[str, Any], path: str | Path) -> Path:
     return _save(fig, path)
 
 
-HistogramData = Union[EntropyReport, EntropySplit, Sequence[EntropySplit], Mapping[str, Any]]
+HistogramData = EntropyReport | EntropySplit | Sequence[EntropySplit] | Mapping[str, Any]
 
 
 def _panels(data: HistogramData) -> list[tuple[str, dict[str, np.ndarray]]]:
@@ -171,7 +171,7 @@ def plot_entropy_histograms(
             ax.axvline(max_entropy, color="grey", linestyle="--", linewidth=1, label="ln V (uniform)")
         if any(v.size for v in series.values()):
             ax.set_yscale("log")
-            low, high = ax.get_ylim()
+            high = ax.get_ylim()[1]
             ax.set_ylim(0.5, high * 30)  # room above the bars for the legend
         ax.set(title=panel_title, xlabel="token entropy (nats)", ylabel="tokens (log scale)")
         ax.legend(fontsize="x-small")

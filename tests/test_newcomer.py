@@ -29,7 +29,7 @@ SMALL = ["--models", "modern", "--random", "-L", "8", "--n-train", "3", "--n-tes
          "--n-random", "3", "--ts", "0.5"]  # fmt: skip
 
 
-def _run(*args: str):  # noqa: ANN202
+def _run(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
@@ -42,7 +42,7 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make any study run fail the test: an output check must come first."""
     calls: list[str] = []
 
-    def forbidden(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def forbidden(*args, **kwargs):
         calls.append("run")
         raise AssertionError("compare did work before checking --out")
 
@@ -90,7 +90,7 @@ def test_overwrite_leaves_no_stale_figures(tmp_path: Path) -> None:
 
 
 def test_a_write_failure_at_the_end_saves_what_it_can(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def full_disk(results, path):  # noqa: ANN001, ANN202
+    def full_disk(results, path):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(compare_study, "plot_recovery", full_disk)
@@ -280,7 +280,7 @@ def _commands() -> dict:
     return dict(typer.main.get_command(app).commands)
 
 
-def _choices(param) -> list[str]:  # noqa: ANN001
+def _choices(param) -> list[str]:
     """The choices of an option (typer with its own click or with click's Choice type)."""
     desc = getattr(param, "type_descriptor", None)
     choices = getattr(desc, "choices", None) if desc is not None and getattr(desc, "is_choice", False) else None

@@ -9,8 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_readme_python_example_runs(capsys) -> None:  # noqa: ANN001
-    (code,) = re.findall(r"```python\n(.*?)```", README, re.S)
+def test_readme_python_example_runs(capsys) -> None:
+    (code,) = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
     exec(compile(code, "README.md", "exec"), {})
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines[::3]] == ["hopfield", "pl"]

@@ -5,7 +5,12 @@
 """
 
 from amlab.data.corpus import BUNDLED_TEXTS, load_text
-from amlab.data.pipeline import TextSequences, load_text_sequences, text_sequences, tokenizer_from_dict
+from amlab.data.pipeline import (
+    TextSequences,
+    load_text_sequences,
+    text_sequences,
+    tokenizer_from_dict,
+)
 from amlab.data.sequences import (
     CutReport,
     NestedSplit,

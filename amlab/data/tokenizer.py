@@ -6,8 +6,9 @@ A BPE vocabulary trained locally with the ``tokenizers`` library lives in :mod:`
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["CharTokenizer", "Tokenizer", "decode_pieces"]
 
