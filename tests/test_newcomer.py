@@ -295,6 +295,8 @@ RST = re.compile(r"``|:(func|class|mod|meth|doc|data|attr|ref):`|\.\. \w+::")
 def test_every_command_has_plain_help_with_choices_listed() -> None:
     commands = _commands()
     assert {"compare", "models", "train", "sample"} <= set(commands)
+    top = _run("--help").output
+    assert not RST.search(top) and all(name in top for name in commands)
     for name, command in commands.items():
         result = _run(name, "--help")
         assert result.exit_code == 0, result.output
