@@ -146,9 +146,9 @@ def speak_in_flags(message: str, extra: Mapping[str, str] | None = None) -> str:
         message = re.sub(rf"(?<![\w-]){re.escape(old)}(?![\w])", new, message)
     for name, flag in _command_flags().items():
         if "_" in name:
-            message = re.sub(rf"(?<![\w.'\"-]){re.escape(name)}(?![\w'\"])", flag, message)
+            message = re.sub(rf"(?<![\w.'\"/\\-]){re.escape(name)}(?![\w'\"/\\])", flag, message)
         else:
-            message = re.sub(rf"(?<![\w.'\"-]){re.escape(name)}(?= (must|=|is|should) )", flag, message)
+            message = re.sub(rf"(?<![\w.'\"/\\-]){re.escape(name)}(?= (must|=|is|should) )", flag, message)
     return message
 
 

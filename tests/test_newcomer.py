@@ -399,3 +399,15 @@ def test_compare_interrupted_while_training_a_uddm_says_so(tmp_path: Path, monke
     assert re.search(r"stopped at training step \d+; no results were written", _one_line(result.output))
     assert not any(out.iterdir())  # an empty folder: the rerun may use it
     assert any(cache.rglob("checkpoint.json"))  # the training reached is saved in the cache
+
+
+def test_flag_translation_leaves_paths_and_words_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import amlab._cli_common as common
+
+    monkeypatch.setattr(common, "_command_flags", lambda: {"n_train": "--n-train", "steps": "--steps"})
+    say = common.speak_in_flags
+    assert say("n_train must be a positive integer, got 0") == "--n-train must be a positive integer, got 0"
+    assert say("steps = 400 (now 800)") == "--steps = 400 (now 800)"
+    assert say("the run took 400 steps") == "the run took 400 steps"
+    assert say("--out /tmp/n_train/x is a file") == "--out /tmp/n_train/x is a file"
+    assert say("use resume=False", {"resume=False": "--fresh"}) == "use --fresh"
