@@ -120,6 +120,8 @@ class AttractorGraph:
         train: the training patterns ``(P, L)`` the labels refer to.
         pattern_attractor: int64 ``(P,)``, the attractor (index into ``attractors``) each
             training pattern flows into.
+        seed_attractor: int64 ``(n_seeds,)``, the attractor each seed state flows into (for
+            an exhaustive graph, state ``c`` is the state with code ``Σ_ℓ x_ℓ V^(L−1−ℓ) = c``).
         graph: the condensed networkx graph: nodes ``("attractor", k)`` and ``("pattern", μ)``
             with their attributes, an edge from each pattern to its attractor.
     """
@@ -133,6 +135,7 @@ class AttractorGraph:
     train: torch.Tensor
     pattern_attractor: torch.Tensor
     graph: nx.DiGraph
+    seed_attractor: torch.Tensor | None = None
 
     def label_counts(self) -> dict[AttractorLabel, int]:
         """How many attractors of each kind."""
@@ -312,7 +315,7 @@ def attractor_graph(
         succ, start_ids, table = _sampled(step, torch.cat([seeds, train_t]), max_states, advance)
         seed_nodes, pattern_nodes = start_ids[: seeds.shape[0]], start_ids[seeds.shape[0] :]
         decode = table.states
-    attractors, pattern_attractor = _attractors(
+    attractors, pattern_attractor, seed_attractor = _attractors(
         succ, seed_nodes, pattern_nodes, decode, train_t, test, vocab
     )
     return AttractorGraph(
@@ -325,6 +328,7 @@ def attractor_graph(
         train=train_t,
         pattern_attractor=pattern_attractor,
         graph=_condensed(attractors, pattern_attractor, int(seed_nodes.numel())),
+        seed_attractor=seed_attractor,
     )
 
 
@@ -336,9 +340,9 @@ def _attractors(
     train: torch.Tensor,
     test: Any | None,
     vocab: int,
-) -> tuple[tuple[Attractor, ...], torch.Tensor]:
+) -> tuple[tuple[Attractor, ...], torch.Tensor, torch.Tensor]:
     """The attractors of the functional graph ``succ``, largest basin first (ties: by the
-    smallest node), and the attractor each pattern node flows into."""
+    smallest node), and the attractor each pattern node and each seed node flows into."""
     attractor_of, _ = terminal_cycles(succ)
     reps = attractor_of.unique()
     seeds_in = torch.bincount(attractor_of[seed_nodes], minlength=succ.numel())[reps]
@@ -362,7 +366,7 @@ def _attractors(
         )
         for k in range(reps.numel())
     )
-    return attractors, rank[attractor_of[pattern_nodes]]
+    return attractors, rank[attractor_of[pattern_nodes]], rank[attractor_of[seed_nodes]]
 
 
 def _cycles(reps: torch.Tensor, succ: torch.Tensor, decode: Any) -> dict[int, torch.Tensor]:

@@ -262,3 +262,85 @@ def test_label_priority_and_vocabularies() -> None:
         label_states([[0, 3]], [[0, 1]], vocab_size=3)
     with pytest.raises(ValueError):
         label_states([[0, 1]], [[0, 1, 1]], vocab_size=2)
+
+
+# -- Hebbian networks: exact properties -------------------------------------------------------
+@settings(max_examples=20, deadline=None)
+@given(
+    length=st.sampled_from([5, 7, 9, 11]),
+    update=st.sampled_from(["async", "sync"]),
+    pattern_seed=st.integers(0, 2**31 - 1),
+)
+def test_one_pattern_odd_length_has_two_attractors_of_half_the_space(length, update, pattern_seed) -> None:
+    """One stored pattern ξ, odd L: the field at i is ξ_i (m − ξ_i s_i) with the overlap m odd,
+    never 0; every state flows to ξ or −ξ, whichever it overlaps, in one sweep."""
+    from amlab.models.hopfield import Hopfield
+
+    xi = torch.randint(0, 2, (1, length), generator=torch.Generator().manual_seed(pattern_seed))
+    graph = attractor_graph(Hopfield(update=update, order="fixed").fit(xi, 2))
+    assert len(graph.attractors) == 2
+    assert {a.label for a in graph.attractors} == {AttractorLabel.STORED, AttractorLabel.MIRROR}
+    assert [a.basin_size for a in graph.attractors] == [2 ** (length - 1)] * 2
+    assert all(a.period == 1 for a in graph.attractors)
+    mirror = next(a for a in graph.attractors if a.label is AttractorLabel.MIRROR)
+    assert torch.equal(mirror.states[0], 1 - xi[0])
+
+
+@pytest.mark.parametrize(("vocab", "length", "update"), [(2, 10, "sync"), (2, 9, "async"), (3, 5, "async")])
+def test_condensed_graph_has_no_edges_between_attractors_and_basins_partition(vocab, length, update) -> None:
+    from amlab.models.hopfield import Hopfield
+
+    gen = torch.Generator().manual_seed(vocab + length)
+    xi = torch.randint(0, vocab, (3, length), generator=gen)
+    graph = attractor_graph(Hopfield(update=update, order="fixed").fit(xi, vocab))
+    g = graph.graph
+    assert sum(a.basin_size for a in graph.attractors) == vocab**length == graph.n_seeds
+    for u, v in g.edges():
+        assert u[0] == "pattern" and v[0] == "attractor"  # attractors have no out-edges
+    assert all(g.out_degree(("pattern", mu)) == 1 for mu in range(3))
+    counts = torch.bincount(graph.seed_attractor, minlength=len(graph.attractors))
+    assert counts.tolist() == [a.basin_size for a in graph.attractors]
+    first = torch.stack([a.states[0] for a in graph.attractors])
+    fixed = [k for k, a in enumerate(graph.attractors) if a.period == 1]
+    powers = vocab ** torch.arange(length - 1, -1, -1)
+    codes = (first[fixed] * powers).sum(dim=1)
+    assert graph.seed_attractor[codes].tolist() == fixed  # a fixed point is in its own basin
+
+
+# -- the amlab graph study ---------------------------------------------------------------------
+def test_graph_study_writes_tables_graphml_and_figures(tmp_path) -> None:
+    import matplotlib
+    import networkx as nx
+    from typer.testing import CliRunner
+
+    from amlab.cli import app
+    from amlab.studies.base import read_table
+
+    matplotlib.use("Agg")
+    out = tmp_path / "graph"
+    argv = ["graph", "-L", "7", "--loads", "1,2", "--models", "hebbian,pl,uddm-empirical,hebbian-glauber",
+            "--runs", "4", "--out", str(out)]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    for name in ("config.json", "summary.json", "summary.csv", "attractors.csv", "load.png",
+                 "basins.png", "landscape.png", "graph-hebbian.graphml", "graph-pl.graphml"):
+        assert (out / name).is_file(), name
+    summary = read_table(out / "summary.csv")
+    hebbian = summary[(summary["model"] == "hebbian") & (summary["P"] == 1)].iloc[0]
+    assert (hebbian["n_stored"], hebbian["n_mirror"], hebbian["n_spurious"]) == (1, 1, 0)
+    assert hebbian["stored_fraction"] == 0.5 and hebbian["family"] == "energy"
+    assert set(summary[summary["model"] == "pl"]["family"]) == {"likelihood"}
+    table = read_table(out / "attractors.csv")
+    exact = table[table["kind"] == "exact"]
+    sizes = exact.groupby(["model", "P"])["basin_size"].sum()
+    assert (sizes == 2**7).all()  # basins partition the space, model by model and load by load
+    glauber = table[table["kind"] == "stochastic"]
+    assert (glauber["strong"] <= glauber["weak"]).all()
+    g = nx.read_graphml(out / "graph-hebbian.graphml")
+    heb = exact[exact["model"] == "hebbian"]
+    assert g.number_of_nodes() == len(heb) + 1 + 2  # every attractor, and the P = 1 and 2 patterns
+    assert g.number_of_edges() == 1 + 2 and all(g.nodes[u]["kind"] == "pattern" for u, _ in g.edges())
+    again = CliRunner().invoke(app, argv)
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    bad = CliRunner().invoke(app, ["graph", "--loads", "1,x", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "--loads" in bad.output and not (tmp_path / "x").exists()
