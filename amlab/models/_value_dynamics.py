@@ -3,7 +3,7 @@
 Every energy-based memory in amlab (classical and Potts Hopfield, dense associative memory,
 modern Hopfield on tokens) updates a position ``i`` by scoring each value ``a`` the position
 could take and then either taking the best one (zero temperature) or sampling it from the
-Boltzmann weights at inverse temperature β (Glauber dynamics, DESIGN §3). The helpers here
+Boltzmann weights at inverse temperature β (Glauber dynamics). The helpers here
 implement that choice once, on numpy float64 arrays whose last axis runs over the V values:
 
 * a *gain* is ``score(a) − score(current)``, so the current value has gain 0;
