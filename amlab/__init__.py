@@ -1,8 +1,8 @@
 """amlab: the theory of associative memory, one interface and one set of instruments.
 
 The public surface, re-exported here: the :class:`AssociativeMemory` interface and its
-types, the shared corruption (DESIGN §2), the models (DESIGN §3) and the instruments
-(DESIGN §4). Analytic capacities live in :mod:`amlab.theory`; the UDDM family in
+types, the shared corruption, the models and the instruments (see the concepts page of
+the documentation). Analytic capacities live in :mod:`amlab.theory`; the UDDM family in
 :mod:`amlab.models.uddm`.
 """
 

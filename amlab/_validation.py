@@ -35,7 +35,7 @@ def as_tokens(
 
     Accepts tensors, numpy arrays and nested lists of integers. Raises ``ValueError`` for a
     wrong number of dimensions, a wrong sequence length, an empty batch, a non-integer
-    dtype, or a token outside ``0 … vocab_size − 1`` (DESIGN §1).
+    dtype, or a token outside ``0 … vocab_size − 1``.
     """
     if isinstance(x, torch.Tensor):
         t = x

@@ -1,8 +1,8 @@
-"""Basin instruments for every model: token recovery and fixed points (DESIGN §4).
+"""Basin instruments for every model: token recovery and fixed points.
 
 The critical radius lives in :mod:`amlab.radius`.
 
-Every instrument corrupts with the one forward process of DESIGN §2
+Every instrument corrupts with the one forward process
 (:func:`amlab.corruption.corrupt`) and then runs the model's *own* retrieval dynamics
 (:meth:`AssociativeMemory.retrieve`), so the numbers are comparable across models.
 
@@ -114,7 +114,7 @@ def _ratio(hits: torch.Tensor, among: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class RecoveryPoint:
-    """Recovery statistics at one level ``t`` (DESIGN §4), each with its error bar.
+    """Recovery statistics at one level ``t``, each with its error bar.
 
     Attributes:
         t: the corruption level.

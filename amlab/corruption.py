@@ -1,4 +1,4 @@
-"""The shared corruption: the forward process of a uniform discrete diffusion model (DESIGN §2).
+"""The shared corruption: the forward process of a uniform discrete diffusion model.
 
 At level ``t ∈ [0, 1]`` every position is, independently, kept with probability ``α_t`` and
 otherwise resampled uniformly from all ``V`` tokens (it may land on itself). The default
@@ -41,7 +41,7 @@ class NoiseSchedule(Protocol):
 
 @dataclass(frozen=True)
 class LogLinearSchedule:
-    """``α_t = 1 − (1 − ε) t`` (DESIGN §2), the schedule of uniform diffusion LMs."""
+    """``α_t = 1 − (1 − ε) t``, the schedule of uniform diffusion LMs."""
 
     eps: float = 1e-3
 
@@ -102,7 +102,7 @@ def corrupt(
     schedule: NoiseSchedule | None = None,
     generator: torch.Generator | None = None,
 ) -> Corruption:
-    """Sample ``x_t ~ q(x_t | x_0)`` of the uniform forward process (DESIGN §2).
+    """Sample ``x_t ~ q(x_t | x_0)`` of the uniform forward process.
 
     Args:
         x0: clean tokens, int64 ``(B, L)``, already validated against ``vocab_size``.

@@ -1,4 +1,4 @@
-"""The conditional entropy probe (DESIGN §4).
+"""The conditional entropy probe.
 
 Per position, ``H_ℓ = −Σ_v p(x_0^ℓ = v | x_t) log p(x_0^ℓ = v | x_t)`` in nats, between 0 and
 ``ln V``, from the model's own conditional (:meth:`AssociativeMemory.conditional`; for
@@ -45,7 +45,7 @@ __all__ = [
 CLEAN_T = 1e-5
 """The level at which a clean (or restored) sequence is probed, ``t_0``."""
 PROBE_LEVELS: tuple[float, ...] = (CLEAN_T, *DEFAULT_LEVELS)
-"""``t = 10⁻⁵`` (clean) and the recovery levels (DESIGN §4)."""
+"""``t = 10⁻⁵`` (clean) and the recovery levels."""
 
 
 def distribution_entropy(probs: torch.Tensor) -> torch.Tensor:
@@ -142,10 +142,10 @@ def entropy_probe(
     confidence: float = 0.95,
     progress: Progress | None = None,
 ) -> EntropyReport:
-    """The conditional entropy probe of DESIGN §4 on train, test and generated sequences.
+    """The conditional entropy probe on train, test and generated sequences.
 
-    At each level ``t`` every sequence is corrupted (DESIGN §2, the corruption stream drawn
-    afresh from ``seed`` for every split and level) and the entropy of
+    At each level ``t`` every sequence is corrupted (the corruption stream drawn afresh from
+    ``seed`` for every split and level) and the entropy of
     ``p(x_0^ℓ | x_t)`` is taken at every position.
     """
     splits = {"train": train, "test": test, "generated": generated}

@@ -1,4 +1,4 @@
-"""The one interface every associative memory in amlab implements (DESIGN §1).
+"""The one interface every associative memory in amlab implements.
 
 Every memory works on batches of token sequences ``x ∈ {0,…,V−1}^L``, integer tensors of
 shape ``(B, L)``. A binary network is the case ``V = 2`` with spins ``s = 2x − 1``.
@@ -73,7 +73,7 @@ class AssociativeMemory(Protocol):
     ) -> torch.Tensor:
         """One step of the retrieval dynamics from states ``x`` ``(B, L)`` at noise level ``t``.
 
-        ``t`` is the corruption level of DESIGN §2 the state is taken to be at; models whose
+        ``t`` is the corruption level the state is taken to be at; models whose
         dynamics do not depend on time ignore it.
         """
         ...

@@ -1,4 +1,4 @@
-"""Estimates with their error bars (DESIGN §4: every reported number carries one).
+"""Estimates with their error bars.
 
 Two kinds of estimate cover every instrument in amlab:
 

@@ -1,5 +1,5 @@
 """UDDM on this CPU: training tokens/s against the measured fp32 matmul throughput, and
-evaluation throughput through the token-recovery instrument (DESIGN §4, §5).
+evaluation throughput through the token-recovery instrument.
 
     python benchmarks/bench_uddm_cpu.py [--steps 60] [--threads N] [--json out.json]
 

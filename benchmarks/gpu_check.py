@@ -1,4 +1,4 @@
-"""The UDDM on a CUDA device: agreement with the CPU, then throughput and MFU (DESIGN §3, §5).
+"""The UDDM on a CUDA device: agreement with the CPU, then throughput and MFU.
 
     python benchmarks/gpu_check.py [--json out.json]
 

@@ -1,4 +1,4 @@
-"""Token recovery and fixed points (DESIGN §4) against exact test doubles."""
+"""Token recovery and fixed points against exact test doubles."""
 
 from __future__ import annotations
 

@@ -131,7 +131,7 @@ def test_compare_runs_the_uddm_and_its_empirical_twin(tmp_path: Path, monkeypatc
     data = json.loads((out / "results.json").read_text())
     assert list(data["models"]) == ["hopfield", "uddm", "uddm-empirical"]
     assert data["models"]["uddm"]["has_energy"] is False
-    # the closed-form twin stores its training set exactly (DESIGN §3)
+    # the closed-form twin stores its training set exactly
     assert data["models"]["uddm-empirical"]["fixed_points"]["train"]["value"] == 1.0
     assert any((tmp_path / "cache").rglob("checkpoint.json"))  # the trained UDDM was cached
 

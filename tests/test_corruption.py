@@ -1,4 +1,4 @@
-"""The shared forward process (DESIGN §2)."""
+"""The shared forward process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Data pipeline: nested subsets (DESIGN §5), the BPE tokenizer and the hub loader."""
+"""Data pipeline: nested subsets, the BPE tokenizer and the hub loader."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dense associative memory (DESIGN §3): energy identities, oracles and stability."""
+"""Dense associative memory: energy identities, oracles and stability."""
 
 from __future__ import annotations
 

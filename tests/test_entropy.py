@@ -1,4 +1,4 @@
-"""The conditional entropy probe (DESIGN §4) against memories with known conditionals."""
+"""The conditional entropy probe against memories with known conditionals."""
 
 from __future__ import annotations
 

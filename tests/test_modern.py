@@ -1,4 +1,4 @@
-"""Modern Hopfield retrieval on one-hot tokens (DESIGN §3): identities and bad input."""
+"""Modern Hopfield retrieval on one-hot tokens: identities and bad input."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of the pseudo-likelihood network (DESIGN §3; D'Amico et al., arXiv 2507.05147)."""
+"""Tests of the pseudo-likelihood network (D'Amico et al., arXiv 2507.05147)."""
 
 from __future__ import annotations
 
@@ -212,7 +212,7 @@ def test_random_patterns_are_fixed_points_with_wider_basins_than_hebbian(binary_
     hebb_states = _hebbian_retrieve(xi.numpy(), noisy.x_t.numpy())
     changed = noisy.changed.numpy()
 
-    def recovery(states: np.ndarray) -> float:  # |P ∩ C| / |P| of DESIGN §4, pooled
+    def recovery(states: np.ndarray) -> float:  # |P ∩ C| / |P|, pooled
         return float(((states == x0.numpy()) & changed).sum() / changed.sum())
 
     def exact(states: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""The UDDM loss, bound and reverse step (DESIGN §3) against independent oracles."""
+"""The UDDM loss, bound and reverse step against independent oracles."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _random_case(seed: int, batch: int, length: int, vocab: int):
 
 
 def _design_formula(log_x_hat, x0, x_t, t):
-    """DESIGN §3 integrand, literally: |α'|/(aV)[V/x̄θ_i − V/x̄_i + Σ_j (x̄_j/x̄_i) log …]."""
+    """The continuous-time integrand, literally: |α'|/(aV)[V/x̄θ_i − V/x̄_i + Σ_j (x̄_j/x̄_i) log …]."""
     vocab = log_x_hat.shape[-1]
     a = SCHEDULE.alpha(t.to(F64))[:, None, None]
     xbar = a * vocab * one_hot(x0, vocab, F64) + (1 - a)
@@ -87,7 +87,7 @@ def test_loss_is_zero_for_the_oracle_and_positive_otherwise():
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 10_000), vocab=st.integers(2, 5), t=st.floats(0.01, 0.99))
 def test_density_is_the_rate_of_the_one_step_kl(seed, vocab, t):
-    """KL(q(x_s|x_t,x0) ‖ p_θ(x_s|x_t)) / (t − s) → the integrand as s → t (DESIGN §3)."""
+    """KL(q(x_s|x_t,x0) ‖ p_θ(x_s|x_t)) / (t − s) → the integrand as s → t."""
     x0, x_t, log_x_hat = _random_case(seed, 2, 3, vocab)
     h = 1e-6
     a_t, a_s = _alpha(t), _alpha(t - h)

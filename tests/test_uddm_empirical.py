@@ -1,4 +1,4 @@
-"""The empirical UDDM, the closed-form bridge of DESIGN §3, against exact oracles."""
+"""The empirical UDDM, the closed-form bridge, against exact oracles."""
 
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def test_leave_one_out_bound_is_ln_n_exactly_by_enumeration():
 
 
 def test_leave_one_out_nelbo_is_ln_n_per_token_and_the_posterior_overshoots():
-    """DESIGN §3: N = 8, L = 6, V = 4 — leave-one-out ≈ ln 8 per sequence, posterior ≈ 2.76."""
+    """The numerical check of the bridge: N = 8, L = 6, V = 4 — leave-one-out ≈ ln 8 per sequence, posterior ≈ 2.76."""
     g = torch.Generator().manual_seed(0)
     patterns = torch.randint(0, 4, (8, 6), generator=g)
     assert len({tuple(p) for p in patterns.tolist()}) == 8

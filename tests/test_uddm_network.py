@@ -1,4 +1,4 @@
-"""The UDDM denoiser network and its configuration (DESIGN §3)."""
+"""The UDDM denoiser network and its configuration."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ def params(module: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in module.parameters()])
 
 
-# -- the sharp test of the loss (DESIGN §3) -------------------------------------------------
+# -- the sharp test of the loss -------------------------------------------------
 def _separated_sequences(n: int, length: int, vocab: int, seed: int) -> torch.Tensor:
     """``n`` distinct random sequences at pairwise Hamming distance ≥ 2 (greedy, seeded)."""
     codes = torch.randperm(vocab**length, generator=torch.Generator().manual_seed(seed))
@@ -64,7 +64,7 @@ def test_nelbo_of_a_trained_model_reaches_the_entropy_of_its_data():
     would be wrong, one that kept it far above would not train the model it should.
 
     The sequences are kept at Hamming distance ≥ 2. The bound teaches the leave-one-out
-    conditional (DESIGN §3), which cannot tell apart two sequences that differ at one
+    conditional, which cannot tell apart two sequences that differ at one
     position only; for such pairs the reconstruction term at ``t0`` costs up to ``ln 2`` and
     the NELBO stays above the entropy by that much, whatever the training.
     """

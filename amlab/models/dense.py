@@ -1,4 +1,4 @@
-"""Dense associative memory (Krotov & Hopfield 2016; Demircigil et al. 2017), DESIGN §3.
+"""Dense associative memory (Krotov & Hopfield 2016; Demircigil et al. 2017).
 
 The energy of a state is ``E(x) = −Σ_μ F(o_μ(x))`` with the overlap
 
@@ -42,7 +42,7 @@ _TIE_RTOL = 1e-10
 
 
 class DenseAssociativeMemory(MemoryBase):
-    """Dense associative memory on tokens, ``E(x) = −Σ_μ F(o_μ(x))`` (DESIGN §3).
+    """Dense associative memory on tokens, ``E(x) = −Σ_μ F(o_μ(x))``.
 
     Args:
         kind: ``"polynomial"`` (``F(z) = z^degree``) or ``"exponential"`` (``F(z) = e^z``).

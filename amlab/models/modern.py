@@ -1,4 +1,4 @@
-"""The modern (continuous) Hopfield network on one-hot tokens (Ramsauer et al. 2020), DESIGN §3.
+"""The modern (continuous) Hopfield network on one-hot tokens (Ramsauer et al. 2020).
 
 With one-hot states the similarity of a state to a stored pattern is the number of matching
 positions, ``ξ^μ · x = m(x, ξ^μ)`` (:func:`amlab.models.overlaps.match_counts`). The update
@@ -9,7 +9,7 @@ the posterior over patterns
 
 and the energy is ``E(x) = −β⁻¹ log Σ_μ exp(β m(x, ξ^μ)) + ½ L`` (``x · x = L`` for one-hot
 states). The posterior is the Bayes posterior of the empirical UDDM at ``β = β_t``
-(DESIGN §3, "Empirical UDDM").
+(:mod:`amlab.models.uddm.empirical`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ _TIE_TOL = 1e-12
 
 
 class ModernHopfield(MemoryBase):
-    """Modern Hopfield retrieval over one-hot token patterns (DESIGN §3).
+    """Modern Hopfield retrieval over one-hot token patterns.
 
     Args:
         beta: inverse temperature β > 0 of the softmax over patterns; ``math.inf`` takes the

@@ -1,4 +1,4 @@
-"""The pseudo-likelihood network: a likelihood-based spin / Potts memory (DESIGN §3).
+"""The pseudo-likelihood network: a likelihood-based spin / Potts memory.
 
 A network with couplings ``J`` (zero diagonal, **not** symmetric) and optional biases defines,
 for every position ``ℓ``, a conditional distribution over the ``V`` token values given all the
@@ -17,7 +17,7 @@ above with ``J_{ℓj}^{ab} = W_{ℓj} σ_a σ_b``, ``b_ℓ^a = b_ℓ σ_a``, ``�
 
     ψ(s_ℓ | s_{−ℓ}) = e^{s_ℓ h_ℓ} / (2 cosh h_ℓ) = sigmoid(2 s_ℓ h_ℓ).
 
-**The gradient (DESIGN §3).** With ``log ψ = s_ℓ h_ℓ − log 2cosh h_ℓ``,
+**The gradient.** With ``log ψ = s_ℓ h_ℓ − log 2cosh h_ℓ``,
 
     ∂ log ψ(s_ℓ | s_{−ℓ}) / ∂W_{ℓj} = (s_ℓ − tanh h_ℓ) s_j = (1 − tanh(s_ℓ h_ℓ)) s_ℓ s_j,   j ≠ ℓ,
 
@@ -122,7 +122,7 @@ def local_fields(
 def log_conditional(
     x: torch.Tensor, couplings: torch.Tensor, bias: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """``log ψ(x^ℓ = a | x^{−ℓ})`` for every position and value, ``(B, L, V)`` (DESIGN §3)."""
+    """``log ψ(x^ℓ = a | x^{−ℓ})`` for every position and value, ``(B, L, V)``."""
     return torch.log_softmax(local_fields(x, couplings, bias), dim=-1)
 
 
@@ -135,7 +135,7 @@ def _pseudo_log_likelihood(
 
 
 class PseudoLikelihoodNetwork(MemoryBase):
-    """Pseudo-likelihood network (DESIGN §3; D'Amico et al., arXiv 2507.05147).
+    """Pseudo-likelihood network (D'Amico et al., arXiv 2507.05147).
 
     Binary (``V = 2``: spin couplings ``W`` ``(L, L)``, logistic conditional) or Potts
     (``V > 2``: couplings ``J`` ``(L, V, L, V)``, softmax conditional), always with zero

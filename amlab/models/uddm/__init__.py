@@ -1,4 +1,4 @@
-"""The uniform discrete diffusion language model (DESIGN §3): network, loss, samplers,
+"""The uniform discrete diffusion language model: network, loss, samplers,
 training, checkpoints, the memory wrapper and the closed-form empirical twin.
 
 The training loop is :func:`amlab.models.uddm.train.train` (not re-exported here, so that the

@@ -1,4 +1,4 @@
-"""UDDM checkpoints on disk, and the cache of trained models (DESIGN §5: one model per N).
+"""UDDM checkpoints on disk, and the cache of trained models.
 
 A checkpoint is a directory holding two files:
 

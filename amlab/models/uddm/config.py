@@ -1,7 +1,7 @@
-"""The size of a UDDM denoiser, as a plain dataclass that round-trips through JSON (DESIGN §3).
+"""The size of a UDDM denoiser, as a plain dataclass that round-trips through JSON.
 
 The presets are the seed paper's model sizes (hidden width, blocks, heads), plus ``"toy"``,
-the ≈0.4M-parameter two-block transformer of the CPU scout run in DESIGN §5.
+a ≈0.4M-parameter two-block transformer that trains in about a minute on a laptop CPU.
 """
 
 from __future__ import annotations

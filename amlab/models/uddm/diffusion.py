@@ -1,4 +1,4 @@
-"""The UDDM training loss and likelihood bound (DESIGN §3, "The training loss, derived").
+"""The UDDM training loss and likelihood bound.
 
 A *denoiser* is any callable ``denoiser(x_t (B, L), t (B,)) -> log x̂ (B, L, V)`` returning the
 log-probabilities of ``x̂ = p(x_0 | x_t, t)`` per position (rows normalised). The trained
@@ -136,7 +136,7 @@ def loss_density(
     schedule: NoiseSchedule | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """The integrand of the continuous-time bound at ``t``, per position ``(B, L)`` (DESIGN §3).
+    """The integrand of the continuous-time bound at ``t``, per position ``(B, L)``.
 
     Args:
         log_x_hat: ``log x̂`` ``(B, L, V)``, rows normalised; ``−∞`` entries are allowed.
@@ -181,7 +181,7 @@ def diffusion_loss(
     antithetic: bool = True,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """The continuous-time UDLM bound ``∫_{t_min}^1 …dt``, mean per token (DESIGN §3).
+    """The continuous-time UDLM bound ``∫_{t_min}^1 …dt``, mean per token.
 
     One Monte-Carlo sample per sequence: ``t`` from :func:`sample_times` on ``[t_min, 1]``
     (or the given ``t``, raised to at least ``t_min``), ``x_t ~ q(x_t | x_0)``, and the
@@ -299,7 +299,7 @@ def nelbo(
     max_batch: int = 4096,
     dtype: torch.dtype = torch.float64,
 ) -> NelboEstimate:
-    """Per-token NELBO of ``x0`` with its Monte-Carlo error (DESIGN §3).
+    """Per-token NELBO of ``x0`` with its Monte-Carlo error.
 
     ``NELBO = ∫_{t0}^1 (bound integrand) dt + E[−log x̂(x_0 | x_{t0})] + KL(q(x_1|x_0) ‖ U)``.
     Each of the ``n_samples`` replicates draws, for every sequence, a stratified time (as in
@@ -360,7 +360,7 @@ def discrete_time_nelbo(
     p_θ(x_{t_{k−1}} | x_{t_k}))``, both reverse steps from
     :func:`amlab.models.uddm.sample.reverse_posterior` (with ``e_{x_0}`` and with ``x̂``). The
     ``k = 1`` term, a step to ``t = 0``, is the reconstruction ``−log p_θ(x_0 | x_{t_1})``. As
-    ``n → ∞`` this converges to :func:`nelbo` (DESIGN §3: the check of the continuous bound).
+    ``n → ∞`` this converges to :func:`nelbo`.
     Every step's ``x_{t_k}`` is drawn independently from ``q(x_{t_k} | x_0)``.
     """
     schedule = schedule or LogLinearSchedule()

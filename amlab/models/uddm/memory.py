@@ -256,7 +256,7 @@ class UDDM(ReverseProcessMemory):
         return out.cpu()
 
     def nelbo(self, x: torch.Tensor, *, n_samples: int = 1, seed: int = 0) -> NelboEstimate:
-        """Per-token NELBO of the sequences ``x`` under the EMA network (DESIGN §3)."""
+        """Per-token NELBO of the sequences ``x`` under the EMA network."""
         states = self._states(x)
         assert self.network is not None
         return validation_nelbo(

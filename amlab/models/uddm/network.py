@@ -1,4 +1,4 @@
-"""The UDDM denoiser: a bidirectional, time-conditioned transformer (DESIGN §3).
+"""The UDDM denoiser: a bidirectional, time-conditioned transformer.
 
 ``Denoiser(config)(x_t, t)`` returns logits of ``p_θ(x_0^ℓ | x_t, t)`` for every position.
 The architecture is the diffusion-transformer recipe of the uniform diffusion LMs (Schiff et
@@ -106,7 +106,7 @@ class Block(nn.Module):
 
 
 class Denoiser(nn.Module):
-    """Bidirectional transformer ``(x_t (B, L), t (B,)) → logits (B, L, V)`` (DESIGN §3).
+    """Bidirectional transformer ``(x_t (B, L), t (B,)) → logits (B, L, V)``.
 
     The logits define ``x̂ = p_θ(x_0 | x_t, t)`` position by position; use
     :func:`amlab.models.uddm.diffusion.as_denoiser` to turn the module into the

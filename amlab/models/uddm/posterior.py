@@ -43,7 +43,7 @@ def reverse_posterior(
     *,
     dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """The reverse step ``q(x_s | x_t, x̂)`` of DESIGN §3, probabilities ``(B, L, V)``.
+    """The reverse step ``q(x_s | x_t, x̂)``, probabilities ``(B, L, V)``.
 
     With ``x̂ = e_{x_0}`` it is the exact Bayes posterior ``q(x_s | x_t, x_0)``.
 

@@ -1,4 +1,4 @@
-"""Training a UDDM denoiser on a fixed set of sequences (DESIGN §3 loss, §5 protocol).
+"""Training a UDDM denoiser on a fixed set of sequences.
 
 One function, :func:`train`, runs on a CPU, on one GPU, or on several devices under
 ``torchrun`` (DistributedDataParallel, one process per device, NCCL on CUDA and gloo on
@@ -15,7 +15,7 @@ CPU). The recipe:
   initial weights. Validation and every downstream use (:class:`amlab.models.uddm.memory.UDDM`)
   read the EMA network;
 * bf16 autocast on CUDA, fp32 on CPU (:func:`amlab.device.autocast`);
-* a fixed number of steps whatever the number N of training sequences (DESIGN §5).
+* a fixed number of steps whatever the number N of training sequences.
 
 Randomness is derived, never carried. The examples of step ``s`` are drawn (with
 replacement) from a generator seeded by ``(seed, s)``; the global batch is cut into blocks of
@@ -259,7 +259,7 @@ def x0_cross_entropy(
     """``E_t E_{x_t ~ q(·|x_0)} −log x̂(x_0 | x_t)`` per token, t as in :func:`diffusion_loss`.
 
     Its minimiser is the full posterior ``p(x_0 | x_t)`` (the empirical posterior twin on a
-    finite set), not the leave-one-out conditional that minimises the bound (DESIGN §3).
+    finite set), not the leave-one-out conditional that minimises the bound.
     """
     t = sample_times(x0.shape[0], generator, t_min=t_min, device=x0.device)
     x_t = corrupt(x0, t, vocab_size, schedule=schedule, generator=generator).x_t
@@ -276,7 +276,7 @@ def validation_nelbo(
     micro_batch: int,
     n_samples: int = 1,
 ) -> NelboEstimate:
-    """Per-token NELBO of ``val`` under the network ``ema``, with its error (DESIGN §3).
+    """Per-token NELBO of ``val`` under the network ``ema``, with its error.
 
     Evaluated ``micro_batch`` sequences at a time (under :func:`amlab.device.autocast`) and
     merged; the corruption comes from a generator seeded with ``seed``.
@@ -379,7 +379,7 @@ def train(
     resume: bool = True,
     progress: bool = True,
 ) -> TrainResult:
-    """Train a denoiser on ``train_seqs`` with the continuous-time UDLM bound (DESIGN §3).
+    """Train a denoiser on ``train_seqs`` with the continuous-time UDLM bound.
 
     Args:
         config: the run.

@@ -1,4 +1,4 @@
-"""The configuration of a UDDM training run (DESIGN §3, §5), a dataclass that round-trips
+"""The configuration of a UDDM training run, a dataclass that round-trips
 through JSON and hashes the fields that determine the trained weights.
 
 Learning rate: a linear warm-up over ``warmup`` steps, then constant or (default) a cosine
@@ -47,7 +47,7 @@ class TrainConfig:
         betas: AdamW moment coefficients.
         grad_clip: maximum global gradient norm (``0`` disables clipping).
         ema_decay: the EMA's decay once its ramp is over.
-        schedule_eps: ε of the log-linear schedule ``α_t = 1 − (1 − ε) t`` (DESIGN §2).
+        schedule_eps: ε of the log-linear schedule ``α_t = 1 − (1 − ε) t``.
         t_min: training times are drawn from ``[t_min, 1]`` (:func:`diffusion_loss`).
         x0_steps: an optional warm start: the first ``x0_steps`` steps minimise the
             x_0-prediction cross-entropy ``E_t E_{x_t} −log x̂(x_0 | x_t)``, then the bound
