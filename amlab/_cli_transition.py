@@ -1,0 +1,199 @@
+"""``amlab sweep`` and ``amlab probe``: thin commands over :mod:`amlab.studies.transition`
+and :mod:`amlab.probe` (flags → config → output folder checked → run → write)."""
+
+from __future__ import annotations
+
+import enum
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from amlab._cli_common import TokenizerKind, console, fail, progress
+
+
+class Backend(str, enum.Enum):
+    """Where sweep points run: ``local`` processes or a ``ray`` cluster."""
+
+    local = "local"
+    ray = "ray"
+
+
+class Cut(str, enum.Enum):
+    """How text becomes sequences: ``packed`` chunks of L tokens or one sequence per ``lines``."""
+
+    packed = "packed"
+    lines = "lines"
+
+
+def _numbers(text: str, flag: str, kind: type = float) -> tuple[Any, ...]:
+    try:
+        return tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{flag} must be comma-separated numbers, got {text!r}") from None
+
+
+def _cell(est: Any) -> str:
+    if est is None or (isinstance(est, float) and est != est):
+        return "–"
+    return f"{est:.3g}"
+
+
+def sweep_command(
+    config_file: Optional[Path] = typer.Option(
+        None, "--config", help="A JSON sweep configuration (its fields replace the flags below)."
+    ),
+    models: str = typer.Option(
+        "uddm", "--models", "-m",
+        help="Comma-separated models on the same grid: uddm, hopfield, dense, pl, uddm-empirical, modern.",
+    ),
+    sizes: str = typer.Option(
+        "toy", "--sizes", help="UDDM sizes: presets toy, tiny, small, medium, or WIDTHxLAYERS such as 256x2."
+    ),
+    n_grid: str = typer.Option(
+        "32,64,128,256,512,1024,2048,4096,8192", "--n-grid", help="Training set sizes N (comma-separated)."
+    ),
+    data: Optional[Path] = typer.Option(None, "--data", help="A text file (default: the bundled Shakespeare slice)."),
+    hf: Optional[str] = typer.Option(None, "--hf", help="A Hugging Face data set instead (pip install 'amlab[hf]')."),
+    hf_column: str = typer.Option("text", "--hf-column", help="The text column of --hf."),
+    hf_rows: Optional[int] = typer.Option(None, "--hf-rows", help="Read at most this many rows of --hf."),
+    random: bool = typer.Option(False, "--random", help="I.i.d. uniform random tokens instead of text."),
+    vocab_size: int = typer.Option(8, "--vocab-size", "-V", help="V of --random data."),
+    seq_len: int = typer.Option(32, "--seq-len", "-L", help="Sequence length L."),
+    cut: Cut = typer.Option(Cut.packed, "--cut", help="packed: chunks of L tokens; lines: one line each."),
+    tokenizer: TokenizerKind = typer.Option(TokenizerKind.char, "--tokenizer", help="Tokenizer of the text."),
+    bpe_vocab_size: int = typer.Option(512, "--bpe-vocab-size", help="V of a BPE tokenizer."),
+    n_test: int = typer.Option(32, "--n-test", help="Held-out test sequences."),
+    n_eval: int = typer.Option(32, "--n-eval", help="Training sequences measured per point (the same at every N)."),
+    n_random: int = typer.Option(32, "--n-random", help="Random control sequences."),
+    n_generated: int = typer.Option(32, "--n-generated", help="Sequences generated for the probe."),
+    ts: str = typer.Option("0.05,0.1,0.25,0.5,1.0", "--ts", help="Corruption levels of the recovery test."),
+    t_ref: float = typer.Option(0.1, "--t-ref", help="The level of the verdict and of the N* estimates."),
+    steps: int = typer.Option(1500, "--steps", help="UDDM training steps (the same for every N)."),
+    batch_size: int = typer.Option(64, "--batch-size", help="UDDM training batch."),
+    lr: float = typer.Option(2e-3, "--lr", help="UDDM peak learning rate."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, training and every instrument."),
+    cache_dir: Optional[Path] = typer.Option(
+        None, "--cache-dir", help="Where finished points and trained models are kept (default: AMLAB_CACHE or ~/.cache/amlab)."
+    ),
+    backend: Backend = typer.Option(Backend.local, "--backend", help="local processes or a ray cluster."),
+    address: Optional[str] = typer.Option(None, "--address", help="Address of a running Ray cluster (with --backend ray)."),
+    workers: int = typer.Option(2, "--workers", help="Points measured at the same time."),
+    threads: int = typer.Option(1, "--threads", help="Torch threads per point."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: amlab-results/sweep-<time>)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the amlab results already in --out."),
+) -> None:
+    """The memorisation-to-generalisation sweep: one model per training set size N, measured
+    by token recovery, fixed points, the entropy probe and the NELBO. Finished points are
+    cached, so the same command run again resumes."""
+    from amlab.studies import transition as study
+    from amlab.studies.base import load_config, prepare_out_dir
+
+    try:
+        if sum(x is not None for x in (data, hf)) + random > 1:
+            raise ValueError("--data, --hf and --random exclude each other")
+        if config_file is not None:
+            config = load_config(study.TransitionConfig, config_file)
+        else:
+            config = study.TransitionConfig(
+                models=tuple(models.split(",")), sizes=tuple(s.strip() for s in sizes.split(",") if s.strip()),
+                n_grid=_numbers(n_grid, "--n-grid", int),
+                source="random" if random else ("hf" if hf else "text"),
+                data=None if data is None else str(data), hf_name=hf, hf_column=hf_column, hf_rows=hf_rows,
+                tokenizer=tokenizer.value, bpe_vocab_size=bpe_vocab_size, mode=cut.value,
+                seq_len=seq_len, vocab_size=vocab_size, n_test=n_test, n_eval=n_eval, n_random=n_random,
+                n_generated=n_generated, ts=_numbers(ts, "--ts"), t_ref=t_ref, steps=steps,
+                batch_size=batch_size, lr=lr, seed=seed,
+                cache_dir=None if cache_dir is None else str(cache_dir),
+            )
+        out_dir = prepare_out_dir(
+            out or Path("amlab-results") / time.strftime("sweep-%Y%m%d-%H%M%S"), overwrite=overwrite
+        )
+        with progress() as bar:
+            results = study.run(
+                config, progress=bar, backend=backend.value, workers=workers, threads=threads, address=address
+            )
+        paths = study.write(results, out_dir)
+    except (ValueError, ImportError) as err:
+        fail(str(err))
+    console.print(
+        f"{results['data']['description']}: {len(results['points'])} points, "
+        f"{results['computed']} measured now, {results['reused']} read from the cache",
+        markup=False, highlight=False,
+    )
+    table = Table(title="N* (95 % interval)")
+    for col in ("model", "method", "N*", "interval", "note"):
+        table.add_column(col)
+    for label, estimates in results["n_star"].items():
+        for e in estimates:
+            interval = "–" if e["low"] is None else f"[{e['low']:.0f}, {e['high']:.0f}]"
+            table.add_row(label, e["method"], _cell(e["n_star"]), interval, e["note"])
+    console.print(table)
+    for label, sentence in results["agreement"].items():
+        console.print(f"{label}: {sentence}", markup=False, highlight=False)
+    console.print(f"table:   {paths['table']}\nfigures: {out_dir}", markup=False, highlight=False)
+
+
+def probe_command(
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A UDDM checkpoint folder (amlab train)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="The text file it was trained on (default: the bundled slice)."),
+    seq_len: int = typer.Option(32, "--seq-len", "-L", help="Sequence length L used in training."),
+    tokenizer: TokenizerKind = typer.Option(TokenizerKind.char, "--tokenizer", help="Tokenizer used in training."),
+    bpe_vocab_size: int = typer.Option(512, "--bpe-vocab-size", help="V of a BPE tokenizer."),
+    packed: bool = typer.Option(False, "--packed", help="The text was cut into packed chunks in training."),
+    n_train: Optional[int] = typer.Option(None, "--n-train", help="Training subset N used in training (default: the whole pool)."),
+    n_test: int = typer.Option(256, "--n-test", help="Held-out sequences of the training split."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the training split; also seeds the probe."),
+    n_probe: int = typer.Option(64, "--n-probe", help="Training sequences to probe."),
+    n_generated: int = typer.Option(64, "--n-generated", help="Sequences to generate."),
+    n_random: int = typer.Option(64, "--n-random", help="Random control sequences."),
+    n_recovery: int = typer.Option(32, "--n-recovery", help="Training sequences in the recovery run (0 skips it)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write probe.json and a figure here."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the amlab results already in --out."),
+) -> None:
+    """Is this model memorising? Entropy probe and regime verdict of one trained UDDM on its
+    own training sequences (rebuilt from the same data flags as amlab train)."""
+    from amlab.data import nested_split, text_sequences
+    from amlab.experiment import provenance
+    from amlab.models.uddm.checkpoint import data_hash, load_checkpoint
+    from amlab.models.uddm.memory import UDDM
+    from amlab.probe import probe, write
+    from amlab.studies.base import prepare_out_dir
+
+    try:
+        out_dir = None if out is None else prepare_out_dir(out, overwrite=overwrite)
+        memory = UDDM.from_checkpoint(checkpoint)
+        seqs, _ = text_sequences(
+            data, seq_len=seq_len, tokenizer=tokenizer.value, bpe_vocab_size=bpe_vocab_size,
+            mode="packed" if packed else "lines",
+        )
+        split = nested_split(seqs, n_test, seed=seed)
+        train = split.train_pool if n_train is None else split.train(n_train)
+        trained_on = load_checkpoint(checkpoint).meta.get("data_hash")
+        if trained_on is not None and trained_on != data_hash(train):
+            raise ValueError(
+                "these flags do not rebuild the training sequences of the checkpoint (data hash "
+                "differs): pass the --data, --seq-len, --tokenizer, --packed, --n-train, --n-test "
+                "and --seed it was trained with"
+            )
+        report = probe(
+            memory, train[:n_probe], split.test[:n_probe], n_generated=n_generated, copies_of=train,
+            n_random=n_random, n_recovery=n_recovery, seed=seed,
+        )
+    except (ValueError, ImportError) as err:
+        fail(str(err))
+    v = report.verdict
+    console.print(f"verdict: {v}", markup=False, highlight=False)
+    console.print(f"rule: {v.rule}", markup=False, highlight=False)
+    gap = report.gap
+    console.print(
+        f"entropy gap (generated − train, t = 1e-5): {gap.value:.4f} ± {gap.stderr:.4f} nats; "
+        f"copies of a training sequence: {report.copies.value:.2f} of {report.copies.n}; "
+        f"Hamming distance to the nearest training sequence: {report.hamming_histogram()}",
+        markup=False, highlight=False,
+    )
+    if out_dir is not None:
+        paths = write(report, out_dir, extra={"provenance": provenance(), "checkpoint": str(checkpoint)})
+        console.print(f"results: {paths['json']}", markup=False, highlight=False)
