@@ -344,3 +344,24 @@ def test_graph_study_writes_tables_graphml_and_figures(tmp_path) -> None:
     assert again.exit_code == 2 and "--overwrite" in again.output
     bad = CliRunner().invoke(app, ["graph", "--loads", "1,x", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--loads" in bad.output and not (tmp_path / "x").exists()
+
+
+def test_attractors_tutorial(tmp_path, monkeypatch) -> None:
+    """The tutorial's snippets run in order and print what the page shows; its command runs."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from amlab.cli import app
+    from test_tutorials import TUTORIALS, assert_shows_printed, commands, run_python_blocks
+
+    monkeypatch.chdir(tmp_path)
+    rst = TUTORIALS / "attractors.rst"
+    ns, printed = run_python_blocks(rst)
+    assert_shows_printed(rst, printed)
+    assert (tmp_path / "attractor-graph.png").is_file() and (tmp_path / "landscapes.png").is_file()
+    labels = [a.label.value for a in ns["pl_graph"].attractors]
+    assert labels.count("stored") == 3 and "spurious" not in labels  # the page's claim
+    for argv in commands(rst):
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 0, f"amlab {shlex.join(argv)} failed:\n{result.output}"
