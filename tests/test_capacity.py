@@ -67,7 +67,7 @@ def test_dense_exponent_for_n3_is_two() -> None:
 
 def _small_config(**kw) -> capacity.CapacityConfig:
     base = dict(
-        probes=8, hebbian_sizes=(60,), fss_sizes=(60, 120, 240), fss_loads=(0.1, 0.16, 0.22, 0.3),
+        probes=8, hebbian_sizes=(60,), fss_sizes=(40, 60, 120, 240), fss_loads=(0.1, 0.16, 0.22, 0.3),
         fss_trajectories=8, small_size=24, pl_epochs=20, dense_sizes=(10, 14), modern_size=16,
         uddm_size=12, uddm_loads=(4, 8), uddm_levels=(0.3, 0.7), uddm_probes=8,
     )
