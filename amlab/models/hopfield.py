@@ -243,7 +243,7 @@ def _run(
         for _ in range(max_sweeps):
             if random_order:
                 for k in range(length - 1, 0, -1):
-                    j = np.random.randint(0, k + 1)
+                    j = int(np.random.random() * (k + 1))  # uniform on 0 … k (bias < 2^−32)
                     order[k], order[j] = order[j], order[k]
             if finite:
                 for k in range(length):
