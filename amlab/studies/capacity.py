@@ -41,10 +41,10 @@ from amlab.studies.capacity_analysis import (
     EXPERIMENTS,
     dense_fits,
     fss_fit,
-    plot_all,
     radius_from_curve,
     summary_rows,
 )
+from amlab.studies.capacity_plots import plot_all
 
 __all__ = ["CapacityConfig", "overlap", "run", "write"]
 
