@@ -158,3 +158,23 @@ def test_theory(sandbox: Path) -> None:
         result = runner.invoke(app, argv)
         assert result.exit_code == 0, f"amlab {shlex.join(argv)} failed:\n{result.output}"
     assert (sandbox / "capacity-small" / "summary.csv").is_file()
+
+
+def test_transition(sandbox: Path) -> None:
+    rst = TUTORIALS / "transition.rst"
+    ns, printed = run_python_blocks(rst)
+    assert_shows_printed(rst, printed)
+    assert ns["again"]["computed"] == 0 and set(ns["points"]["model"]) == {"uddm-empirical", "hopfield"}
+    runner = CliRunner()
+    for argv in commands(rst):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 0, f"amlab {shlex.join(argv)} failed:\n{result.output}"
+    assert (sandbox / "sweep-cli" / "transition.csv").is_file()
+    assert "0 measured now" in result.output  # the Python sweep's points, read back
+
+
+def test_howto_memorising(sandbox: Path) -> None:
+    rst = TUTORIALS.parent / "howto_memorising.rst"
+    ns, printed = run_python_blocks(rst)
+    assert_shows_printed(rst, printed)
+    assert ns["report"].verdict.regime == "memorising"

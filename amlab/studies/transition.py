@@ -89,6 +89,8 @@ POINT_COLUMNS: dict[str, str] = {
     "nelbo_test": "validation NELBO, nats per token", "nelbo_test_stderr": "its standard error",
     "nelbo_train": "training-set NELBO, nats per token", "nelbo_train_stderr": "its standard error",
     "ln_n_over_l": "memorisation optimum of the training NELBO, ln N / L",
+    "input_prob_test": "mean probability p(x_0 = x | x, t = 1e-5) of the clean test tokens",
+    "input_prob_train": "the same on the measured training sequences",
     "verdict": "the probe's regime verdict (entropy only)",
     "recovery_regime": "the regime the train-test recovery gap at t_ref shows",
     "held_train": "fraction of training sequences held (vanishing entropy at t_ref)",
@@ -382,6 +384,8 @@ def point_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "model": p["model"], "size": p["size"], "n_train": p["n_train"], "n_params": p["n_params"],
             **_est("nelbo_test", nelbo["test"]), **_est("nelbo_train", nelbo["train"]),
             "ln_n_over_l": nelbo["ln_n_over_l"],
+            "input_prob_test": nelbo.get("input_prob_test"),
+            "input_prob_train": nelbo.get("input_prob_train"),
             "verdict": pr["verdict"]["regime"],
             "recovery_regime": recovery_regime(
                 *(float("nan") if v is None else v for v in (*rec["train"], *rec["test"]))

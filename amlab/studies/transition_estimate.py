@@ -221,16 +221,18 @@ def recovery_regime(
 ) -> str:
     """The regime a recovery curve shows at one level: the train–test gap decides.
 
-    ``memorising`` when the gap is at least ``memorising_gap`` and more than two standard
-    errors; ``generalising`` when it is at most ``generalising_gap`` or within two standard
-    errors of zero; ``in between`` otherwise (``undetermined`` when a value is missing).
+    ``memorising`` when the gap is at least ``memorising_gap`` and two standard errors below
+    it still exceed ``generalising_gap``; ``generalising`` when it is at most
+    ``generalising_gap`` and two standard errors above it stay below ``memorising_gap``;
+    ``in between`` otherwise (including a gap too noisy to place); ``undetermined`` when a
+    value is missing.
     """
     if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (train, test)):
         return "undetermined"
     gap = train - test
     se = math.hypot(train_se if train_se == train_se else 0.0, test_se if test_se == test_se else 0.0)
-    if gap >= memorising_gap and gap > 2 * se:
+    if gap >= memorising_gap and gap - 2 * se >= generalising_gap:
         return "memorising"
-    if gap <= generalising_gap or abs(gap) <= 2 * se:
+    if gap <= generalising_gap and gap + 2 * se <= memorising_gap:
         return "generalising"
     return "in between"

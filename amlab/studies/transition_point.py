@@ -31,7 +31,11 @@ from amlab.models.registry import build_model
 from amlab.models.uddm.checkpoint import data_hash, default_cache_dir, stable_hash
 from amlab.probe import ProbeReport, VerdictRule, probe, recovery_entropy_split
 
-__all__ = ["HIST_BINS", "PointSpec", "evaluate_point", "parse_size", "point_cache_dir"]
+__all__ = ["HIST_BINS", "POINT_FORMAT", "PointSpec", "evaluate_point", "parse_size", "point_cache_dir"]
+
+POINT_FORMAT = 1
+"""Version of a point's measurement and result layout; part of every key, so raising it
+invalidates the cached points of older code."""
 
 HIST_BINS = 30
 """Bins of the stored entropy histograms, spread evenly over ``[0, ln V]``."""
@@ -98,7 +102,7 @@ class PointSpec:
             hashed = {k: v for k, v in hashed.items() if k not in _UDDM_ONLY}
         key = stable_hash(
             {
-                "model": model, "size": size, "settings": hashed,
+                "format": POINT_FORMAT, "model": model, "size": size, "settings": hashed,
                 "train": data_hash(train), "test": data_hash(test), "vocab_size": vocab_size,
             }
         )
@@ -156,6 +160,13 @@ def _nelbo(model: Any, x: torch.Tensor, samples: int, seed: int) -> dict[str, An
     return {"value": float(est.value), "stderr": stderr}
 
 
+def _input_probability(model: AssociativeMemory, x: torch.Tensor) -> float:
+    """Mean probability the conditional at ``t = 10⁻⁵`` gives each clean input token."""
+    with torch.no_grad():
+        probs = model.conditional(x, t=1e-5)
+    return float(probs.double().cpu().gather(-1, x[..., None]).mean())
+
+
 def _measure(spec: PointSpec, report: Report) -> dict[str, Any]:
     s = spec.settings
     seed, ts = s["seed"], tuple(s["ts"])
@@ -184,6 +195,8 @@ def _measure(spec: PointSpec, report: Report) -> dict[str, Any]:
         "test": _nelbo(model, spec.test, s["nelbo_samples"], seed),
         "train": _nelbo(model, spec.train[:n_nelbo], s["nelbo_samples"], seed),
         "ln_n_over_l": math.log(spec.n_train) / spec.train.shape[1],
+        "input_prob_test": _input_probability(model, spec.test),
+        "input_prob_train": _input_probability(model, train_eval),
     }
     report("nelbo")
     top = math.log(spec.vocab_size)
