@@ -323,7 +323,7 @@ def capacity_command(
     fss_sizes: str = typer.Option(
         "250,500,1000,2000,4000", "--fss-sizes", help="Network sizes L of the Hebbian finite-size scaling."
     ),
-    fss_trajectories: int = typer.Option(64, "--fss-trajectories", help="Starts per size and load."),
+    fss_trajectories: int = typer.Option(128, "--fss-trajectories", help="Starts per size and load."),
     dense_sizes: str = typer.Option("24,32,48,64,96", "--dense-sizes", help="Sizes L of the dense-memory sweep."),
     seed: int = typer.Option(0, "--seed", help="Seed of the patterns, the corruption and the dynamics."),
     out: Optional[Path] = typer.Option(
@@ -372,3 +372,7 @@ from amlab._cli_transition import probe_command, sweep_command  # noqa: E402
 
 app.command("sweep")(sweep_command)
 app.command("probe")(probe_command)
+
+from amlab._cli_graph import graph_command  # noqa: E402
+
+app.command("graph")(graph_command)
