@@ -220,3 +220,25 @@ def test_the_sweep_command_names_bad_flags(tmp_path):
     assert result.exit_code == 2 and "--n-grid" in result.output
     result = CliRunner().invoke(app, ["sweep", "--backend", "mpi", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
+
+
+def test_the_hub_source_is_read_through_datasets_and_cut_with_bpe(monkeypatch):
+    """The paper configs' data path, with the download replaced by the bundled text."""
+    import dataclasses
+
+    import amlab.data.hub as hub
+    from amlab.data import load_text
+
+    calls = []
+
+    def fake_hub(name, **options):
+        calls.append((name, options))
+        return load_text()
+
+    monkeypatch.setattr(hub, "load_hf_text", fake_hub)
+    paper = load_config(study.TransitionConfig, CONFIGS / "transition_tiny.json")
+    config = dataclasses.replace(paper, bpe_vocab_size=300, seq_len=16, n_grid=(32, 64), n_test=8)
+    pool, test, vocab, description = study.load_sequences(config)
+    assert calls == [("lm1b", {"column": "text", "config": None, "max_rows": paper.hf_rows, "streaming": True})]
+    assert vocab <= 300 and pool.shape[1] == test.shape[1] == 16 and pool.shape[0] >= 64
+    assert "lm1b" in description and "bpe" in description
