@@ -38,11 +38,11 @@ class Couplings(NamedTuple):
         left: for a low-rank rule, the float64 factor ``(L·k, r)`` with ``J = left @ right``
             outside the diagonal blocks (``r = P``); None otherwise.
         right: the matching float64 factor ``(r, L·k)``; None for a full-rank rule.
-        integer: for a rule with integer couplings up to a scale (Hebbian), the exact integer
-            matrix ``C`` in the smallest integer dtype that holds it, with
-            ``J = scale · C``; None otherwise. ``left @ right`` is then ``scale · C`` too,
-            with integer-valued ``left`` and ``right / scale``.
-        scale: the positive factor ``J = scale · C`` (1 without ``integer``).
+
+    A rule whose couplings are integers up to a scale (Hebbian) also returns ``integer``, the
+    exact integer matrix ``C`` in the smallest integer dtype that holds it, and ``scale``, the
+    positive factor with ``J = scale · C`` (otherwise None and 1). ``left @ right`` is then
+    ``scale · C`` too, with integer-valued ``left`` and ``right / scale``.
     """
 
     matrix: torch.Tensor
