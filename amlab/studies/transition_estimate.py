@@ -60,28 +60,35 @@ class NStar:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
 
 
+_Fit = tuple[float, np.ndarray, Any]
+"""An estimate on the log₂ N axis (NaN: none), the curve to redraw around, fit parameters."""
+
+
 def _step(x: np.ndarray, hi: float, lo: float, centre: float, width: float) -> np.ndarray:
     """A decreasing logistic step from ``hi`` to ``lo`` centred at ``centre`` (log₂ N)."""
     return lo + (hi - lo) / (1.0 + np.exp((x - centre) / width))
 
 
-def _fit_step(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> tuple[float, np.ndarray]:
-    """Weighted least-squares fit of :func:`_step`; returns (centre, fitted curve) or NaN."""
+def _fit_step(x: np.ndarray, y: np.ndarray, se: np.ndarray, start: Any = None) -> _Fit:
+    """Weighted least-squares fit of :func:`_step`: (centre or NaN, fitted curve, parameters).
+
+    ``start`` seeds the optimiser (the data's range and median by default)."""
     if len(x) < 4 or y.max() - y.min() <= 0:
-        return math.nan, y
+        return math.nan, y, None
     sigma = np.maximum(se, 1e-3)
-    start = (y.max(), y.min(), float(np.median(x)), 0.5)
+    if start is None:
+        start = (y.max(), y.min(), float(np.median(x)), 0.5)
     bounds = ([-np.inf, -np.inf, x[0] - 1.0, 0.05], [np.inf, np.inf, x[-1] + 1.0, 5.0])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            params, _ = curve_fit(_step, x, y, p0=start, sigma=sigma, bounds=bounds, maxfev=4000)
+            params, _ = curve_fit(_step, x, y, p0=start, sigma=sigma, bounds=bounds, maxfev=2000)
     except (RuntimeError, ValueError):
-        return math.nan, y
+        return math.nan, y, None
     hi, lo, centre, _ = params
     if hi - lo <= 2 * float(np.median(sigma)) or not x[0] - 0.5 <= centre <= x[-1] + 0.5:
-        return math.nan, y  # no step, or its centre is off the grid
-    return float(centre), _step(x, *params)
+        return math.nan, y, None  # no step, or its centre is off the grid
+    return float(centre), _step(x, *params), params
 
 
 def _descent(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -91,33 +98,33 @@ def _descent(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, 
     return x[: bottom + 1], y[: bottom + 1], se[: bottom + 1]
 
 
-def _plateau(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> tuple[float, np.ndarray]:
+def _plateau(x: np.ndarray, y: np.ndarray, se: np.ndarray, start: Any = None) -> _Fit:
     xs, ys, ses = _descent(x, y, se)
-    centre, fitted = _fit_step(xs, ys, ses)
-    return centre, np.concatenate([fitted, y[len(xs):]])
+    centre, fitted, params = _fit_step(xs, ys, ses, start)
+    return centre, np.concatenate([fitted, y[len(xs):]]), params
 
 
-def _gap(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> tuple[float, np.ndarray]:
+def _gap(x: np.ndarray, y: np.ndarray, se: np.ndarray, start: Any = None) -> _Fit:
     if y.max() <= 0:
-        return math.nan, y
-    return _plateau(x, y, se)
+        return math.nan, y, None
+    return _plateau(x, y, se, start)
 
 
-def _peak(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> tuple[float, np.ndarray]:
+def _peak(x: np.ndarray, y: np.ndarray, se: np.ndarray, start: Any = None) -> _Fit:
     top = int(np.argmax(y))
     if top == 0 or top == len(y) - 1:
-        return math.nan, y  # the maximum sits on the edge of the grid
+        return math.nan, y, None  # the maximum sits on the edge of the grid
     x0, x1, x2 = x[top - 1 : top + 2]
     y0, y1, y2 = y[top - 1 : top + 2]
     denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
     a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
     b = (x2**2 * (y0 - y1) + x1**2 * (y2 - y0) + x0**2 * (y1 - y2)) / denom
     if a >= 0:
-        return float(x1), y
-    return float(np.clip(-b / (2 * a), x0, x2)), y
+        return float(x1), y, None
+    return float(np.clip(-b / (2 * a), x0, x2)), y, None
 
 
-_ESTIMATORS: dict[str, Callable[..., tuple[float, np.ndarray]]] = {
+_ESTIMATORS: dict[str, Callable[..., _Fit]] = {
     "plateau": _plateau, "gap": _gap, "nelbo": _peak,
 }
 
@@ -131,11 +138,12 @@ def _bootstrap(
     if len(x) < 3 or not np.isfinite(y).all():
         return NStar(method, math.nan, math.nan, math.nan, math.nan, 0.0, "fewer than 3 usable points")
     se = np.nan_to_num(se, nan=0.0)
-    point, centre_curve = estimator(x, y, se)
+    point, centre_curve, params = estimator(x, y, se)
     rng = np.random.default_rng(seed)
-    draws = np.array(
-        [estimator(x, centre_curve + se * rng.standard_normal(len(y)), se)[0] for _ in range(n_boot)]
-    )
+    draws = np.array([
+        estimator(x, centre_curve + se * rng.standard_normal(len(y)), se, params)[0]
+        for _ in range(n_boot)
+    ])
     found = draws[np.isfinite(draws)]
     share = found.size / n_boot
     if math.isnan(point) or found.size < 2:
@@ -164,7 +172,7 @@ def estimate_n_star(
     points: pd.DataFrame | None = None,
     *,
     t_ref: float = 0.25,
-    n_boot: int = 1000,
+    n_boot: int = 200,
     seed: int = 0,
 ) -> list[NStar]:
     """``N*`` by the three methods for one model (``table`` and ``points`` hold only it).
