@@ -74,6 +74,9 @@ def sweep_command(
     steps: int = typer.Option(1500, "--steps", help="UDDM training steps (the same for every N)."),
     batch_size: int = typer.Option(64, "--batch-size", help="UDDM training batch."),
     lr: float = typer.Option(2e-3, "--lr", help="UDDM peak learning rate."),
+    x0_steps: Optional[int] = typer.Option(
+        None, "--x0-steps", help="UDDM warm-start steps on the x0 cross-entropy before the bound (default: a third of --steps; 0: none)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, training and every instrument."),
     cache_dir: Optional[Path] = typer.Option(
         None, "--cache-dir", help="Where finished points and trained models are kept (default: AMLAB_CACHE or ~/.cache/amlab)."
@@ -105,7 +108,7 @@ def sweep_command(
                 tokenizer=tokenizer.value, bpe_vocab_size=bpe_vocab_size, mode=cut.value,
                 seq_len=seq_len, vocab_size=vocab_size, n_test=n_test, n_eval=n_eval, n_random=n_random,
                 n_generated=n_generated, ts=_numbers(ts, "--ts"), t_ref=t_ref, steps=steps,
-                batch_size=batch_size, lr=lr, seed=seed,
+                batch_size=batch_size, lr=lr, x0_steps=x0_steps, seed=seed,
                 cache_dir=None if cache_dir is None else str(cache_dir),
             )
         out_dir = prepare_out_dir(

@@ -120,10 +120,10 @@ def _build(spec: PointSpec) -> AssociativeMemory:
         return build_model(spec.model)
     from amlab.models.uddm.train_config import TrainConfig
 
-    extra = {} if s["x0_steps"] is None else {"x0_steps": s["x0_steps"]}
+    x0_steps = s["steps"] // 3 if s["x0_steps"] is None else s["x0_steps"]
     config = TrainConfig(
         denoiser=parse_size(spec.size, spec.vocab_size, spec.train.shape[1]),
-        steps=s["steps"], batch_size=s["batch_size"], lr=s["lr"], seed=s["seed"], **extra,
+        steps=s["steps"], batch_size=s["batch_size"], lr=s["lr"], seed=s["seed"], x0_steps=x0_steps,
     )
     return build_model("uddm", train_config=config, cache_dir=s["cache_dir"])
 
