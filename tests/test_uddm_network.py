@@ -144,3 +144,15 @@ def test_forward_rejects_bad_input(x, t, message):
     net = Denoiser(DenoiserConfig(vocab_size=6, seq_len=8, d_model=16, n_heads=2))
     with pytest.raises(ValueError, match=message):
         net(x, t)
+
+
+def test_the_unchecked_forward_pass_equals_the_checked_one():
+    """``validate=False`` (no host synchronisation) computes exactly the same logits."""
+    net = _randomised(DenoiserConfig(vocab_size=6, seq_len=8, d_model=16, n_heads=2)).eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 6, (5, 8), generator=g)
+    t = torch.rand(5, generator=g)
+    with torch.no_grad():
+        assert torch.equal(net(x, t, validate=False), net(x, t))
+    with pytest.raises(ValueError, match="out of range"):
+        net(torch.full((1, 8), 6), torch.rand(1))

@@ -55,20 +55,27 @@ DenoiserFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class ModuleDenoiser:
-    """A network returning logits, seen as a denoiser returning log-probabilities."""
+    """A network returning logits, seen as a denoiser returning log-probabilities.
 
-    def __init__(self, module: nn.Module) -> None:
+    With ``validate=False`` the network (a :class:`~amlab.models.uddm.network.Denoiser`,
+    possibly wrapped for DDP) skips its input checks: for callers that checked their inputs.
+    """
+
+    def __init__(self, module: nn.Module, *, validate: bool = True) -> None:
         self.module = module
-        config = getattr(module, "config", None)
+        self.validate = validate
+        config = getattr(module, "config", None) or getattr(getattr(module, "module", None), "config", None)
         self.vocab_size: int | None = getattr(config, "vocab_size", None)
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.module(x_t, t).float().log_softmax(-1)
+        logits = self.module(x_t, t) if self.validate else self.module(x_t, t, validate=False)
+        return logits.float().log_softmax(-1)
 
 
-def as_denoiser(module: nn.Module) -> ModuleDenoiser:
-    """``lambda x, t: module(x, t).log_softmax(-1)``, carrying ``vocab_size`` from its config."""
-    return ModuleDenoiser(module)
+def as_denoiser(module: nn.Module, *, validate: bool = True) -> ModuleDenoiser:
+    """``lambda x, t: module(x, t).log_softmax(-1)``, carrying ``vocab_size`` from its config;
+    ``validate=False`` skips the network's input checks (no host synchronisation)."""
+    return ModuleDenoiser(module, validate=validate)
 
 
 def _vocab_size(denoiser: DenoiserFn, vocab_size: int | None) -> int:

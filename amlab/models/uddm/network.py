@@ -134,25 +134,32 @@ class Denoiser(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
         """Logits of ``p_θ(x_0 | x_t, t)``, float32 ``(B, L, V)``.
 
         Args:
             x_t: noisy tokens, int ``(B, L)`` with ``L ≤ config.seq_len``.
             t: noise levels in [0, 1], shape ``(B,)`` (or a scalar, shared by the batch).
+            validate: check the tokens and levels (each check reads a value back from the
+                device). Callers that validated their inputs once at their boundary — the
+                training loop, the samplers of :class:`~amlab.models.uddm.memory.UDDM` —
+                pass False, so a forward pass has no host synchronisation; ``t`` must then
+                be a float tensor of shape ``(B,)`` on the network's device.
 
         Raises:
             ValueError: tokens outside the vocabulary, a sequence longer than
                 ``config.seq_len``, or ``t`` that is NaN, outside [0, 1] or of the wrong shape.
         """
         cfg = self.config
-        x_t = as_tokens(x_t, cfg.vocab_size, name="x_t", device=self.embed.weight.device)
+        if validate:
+            x_t = as_tokens(x_t, cfg.vocab_size, name="x_t", device=self.embed.weight.device)
+            t = check_levels(t, x_t.shape[0], x_t.device)[:, 0]
         if x_t.shape[1] > cfg.seq_len:
             raise ValueError(
                 f"x_t has sequences of length {x_t.shape[1]}, longer than the network's "
                 f"seq_len = {cfg.seq_len}"
             )
-        t = check_levels(t, x_t.shape[0], x_t.device)[:, 0].float()
+        t = t.float()
         cond = F.silu(self.time(t))
         x = self.embed(x_t)
         if self.positions is not None:
