@@ -235,3 +235,18 @@ def test_memory_rejects_bad_arguments():
         memory.retrieve(torch.tensor([[0, 1, 1]]), t=2.0)
     with pytest.raises(ValueError, match="length"):
         memory.retrieve(torch.tensor([[0, 1]]), t=0.1)
+
+
+def test_the_twins_give_the_same_x_hat_computed_in_blocks(monkeypatch):
+    """Blocks of states keep the (block, L, P) weights small and change nothing."""
+    from amlab.models.uddm import empirical
+
+    g = torch.Generator().manual_seed(5)
+    patterns = torch.randint(0, 5, (40, 9), generator=g)
+    x = torch.randint(0, 5, (13, 9), generator=g)
+    t = torch.rand(13, generator=g, dtype=F64)
+    for twin in (LeaveOneOutDenoiser(patterns, 5), EmpiricalPosterior(patterns, 5)):
+        whole = twin(x, t)
+        monkeypatch.setattr(empirical, "_BLOCK_WEIGHTS", 9 * 40 * 3)  # blocks of 3 states
+        assert torch.equal(twin(x, t), whole)
+        monkeypatch.undo()

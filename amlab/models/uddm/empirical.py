@@ -106,13 +106,25 @@ class EmpiricalPosterior:
         return self._posterior(x, beta)
 
     def __call__(self, x_t: Any, t: float | torch.Tensor) -> torch.Tensor:
-        """``log x̂`` ``(B, L, V)``; ``−∞`` where no weighted pattern carries the token."""
+        """``log x̂`` ``(B, L, V)``; ``−∞`` where no weighted pattern carries the token.
+
+        Computed a block of states at a time, so the ``(block, L, P)`` weights stay below
+        about 2²⁴ numbers whatever the number P of stored sequences.
+        """
         x, beta = self._inputs(x_t, t)
+        block = max(1, _BLOCK_WEIGHTS // (self.seq_len * self.patterns.shape[0]))
+        return torch.cat([self._log_x_hat(xb, bb) for xb, bb in zip(x.split(block), beta.split(block))])
+
+    def _log_x_hat(self, x: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
         weights = self._weights(x, beta).expand(-1, self.seq_len, -1)
         # x̂[b, ℓ, ξ^μ_ℓ] += w[b, ℓ, μ]: no (L, P, V) one-hot table, whatever V is.
         index = self.patterns.T[None].expand(x.shape[0], -1, -1)
         x_hat = torch.zeros(x.shape[0], self.seq_len, self.vocab_size, dtype=self.dtype)
         return x_hat.scatter_add_(2, index, weights.contiguous()).log()
+
+
+_BLOCK_WEIGHTS = 1 << 24
+"""Weights per block in :meth:`EmpiricalPosterior.__call__`."""
 
 
 class LeaveOneOutDenoiser(EmpiricalPosterior):
