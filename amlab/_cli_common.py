@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import enum
 import importlib
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -46,7 +43,6 @@ __all__ = [
     "fail",
     "progress",
     "speak_in_flags",
-    "writable_dir",
 ]
 
 # Piped output (logs, CI) gets room for the full tables instead of an 80-column cut.
@@ -81,23 +77,6 @@ def device_name(device: Device | str | None) -> str | None:
     """The ``device`` argument of the library: None for ``auto``, else the device's name."""
     value = device.value if isinstance(device, Device) else device
     return None if value in (None, "auto") else value
-
-
-def writable_dir(path: Path, flag: str = "--out") -> Path:
-    """Create the folder ``path`` if needed and check that it can be written, before any work.
-
-    Raises ``ValueError`` naming ``flag`` when ``path`` is a file or cannot be written.
-    """
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{flag} {path} is a file, not a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".amlab-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise ValueError(f"{flag} {path} cannot be written: {err.strerror or err}") from None
-    return path
 
 
 def progress() -> Progress:

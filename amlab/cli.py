@@ -22,7 +22,6 @@ from amlab._cli_common import (
     device_name,
     fail,
     progress,
-    writable_dir,
 )
 from amlab.models.registry import MODELS
 
@@ -229,6 +228,7 @@ def train_command(
     from amlab.data.hub import load_hf_text
     from amlab.models.uddm.checkpoint import has_checkpoint, load_checkpoint
     from amlab.models.uddm.train import TrainConfig, TrainingInterrupted, train
+    from amlab.studies.base import writable_dir
 
     try:
         if hf is not None and data is not None:

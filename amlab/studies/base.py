@@ -43,6 +43,7 @@ __all__ = [
     "read_table",
     "record_outputs",
     "save_config",
+    "writable_dir",
     "write_table",
 ]
 
@@ -119,6 +120,26 @@ def _previous_outputs(out: Path) -> list[str]:
     return [name for name in listed if isinstance(name, str) and "/" not in name and ".." not in name]
 
 
+def writable_dir(path: str | Path, flag: str = "--out") -> Path:
+    """Create the folder ``path`` if needed and check, by writing and removing a probe file,
+    that it can be written — before any work is done.
+
+    Raises:
+        OutputDirError: naming ``flag`` when ``path`` is a file or cannot be written.
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"{flag} {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".amlab-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputDirError(f"{flag} {out} cannot be written: {err.strerror or err}") from None
+    return out
+
+
 def prepare_out_dir(out_dir: str | Path, *, overwrite: bool = False, flag: str = "--out") -> Path:
     """Make ``out_dir`` ready for a study's results before any work is done.
 
@@ -130,16 +151,7 @@ def prepare_out_dir(out_dir: str | Path, *, overwrite: bool = False, flag: str =
     Raises:
         OutputDirError: with a one-line message naming ``flag`` and the problem.
     """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputDirError(f"{flag} {out} is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".amlab-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise OutputDirError(f"{flag} {out} cannot be written: {err.strerror or err}") from None
+    out = writable_dir(out_dir, flag)
     present = sorted(p.name for p in out.iterdir())
     if present and not overwrite:
         raise OutputDirError(
