@@ -9,53 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amlab.corruption import LogLinearSchedule
-from amlab.memory import MemoryBase
 from amlab.models.hopfield import Hopfield
-from amlab.models.overlaps import one_hot
 from amlab.radius import _thresholds, critical_radii, critical_radius, exact_recovery_counts
 
-
-# -- test doubles: memories whose retrieval is known exactly --------------------------------
-class Identity(MemoryBase):
-    """Retrieval returns its input: recovers nothing, never destabilises anything."""
-
-    name = "identity"
-
-    def _fit(self, patterns: torch.Tensor, *, generator: torch.Generator | None) -> None:
-        pass
-
-    def step(self, x, *, t=0.0, generator=None):
-        return x.clone()
-
-    def conditional(self, x, *, t=0.0):
-        return one_hot(x, self.vocab_size)
-
-
-class Constant(Identity):
-    """Always returns one fixed state, the first stored pattern."""
-
-    name = "constant"
-
-    def step(self, x, *, t=0.0, generator=None):
-        return self.patterns[:1].expand_as(x).clone()
-
-
-class Threshold(Identity):
-    """Returns the first stored pattern when within Hamming distance ``k`` of it, else the input."""
-
-    name = "threshold"
-
-    def __init__(self, k: int) -> None:
-        super().__init__()
-        self.k = k
-
-    def step(self, x, *, t=0.0, generator=None):
-        near = (x != self.patterns[:1]).sum(dim=1, keepdim=True) <= self.k
-        return torch.where(near, self.patterns[:1], x)
-
-
-def patterns(n: int, length: int, vocab: int, seed: int = 0) -> torch.Tensor:
-    return torch.randint(0, vocab, (n, length), generator=torch.Generator().manual_seed(seed))
+from helpers import Constant, Identity, Threshold, patterns
 
 
 # -- critical radius ------------------------------------------------------------------------
