@@ -162,7 +162,7 @@ class TransitionConfig:
     n_generated: int = 32
     ts: tuple[float, ...] = DEFAULT_LEVELS
     t_ref: float = 0.1
-    steps: int = 1500
+    steps: int = 1000
     batch_size: int = 64
     lr: float = 2e-3
     x0_steps: int | None = None
