@@ -282,14 +282,14 @@ def denoise(
     check_run(t_start, grid_steps, noise_removal, None, final_t)
     times = reverse_times(t_start, grid_steps, final_t)
     x = x_t.clone().long()
-    vocab: int | None = None
+    vocab: int | None = getattr(denoiser, "vocab_size", None)  # amlab's denoisers carry V
     for t, s in zip(times[:-1], times[1:]):
         a_t, a_s = _alphas(schedule, t, s)
         if greedy:
             if not keeps_every_token(a_t, a_s):
                 x = _pick(_posterior(denoiser, x, t, a_t, a_s, dtype), True, None)
             continue
-        if vocab is None:  # V is known from the first network call
+        if vocab is None:  # a bare callable: V from one network call
             vocab = denoiser(x[:1], _times(t, 1, x)).shape[-1]
         x = _thinned_step(denoiser, x, t, a_t, a_s, vocab, generator, dtype)
     return remove_noise(
