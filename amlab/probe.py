@@ -18,13 +18,25 @@ optional) and reports:
 The verdict rule. A memoriser identifies each training sequence from part of it, so its
 conditional stays (nearly) deterministic on training tokens even after a fraction ``t_ref``
 of them has been resampled; a generaliser has learned the data's local statistics and at
-that corruption keeps a finite entropy on most tokens. The probe counts the training
-sequences whose mean token entropy at ``t_ref`` is below ``vanishing · ln V`` — the fraction
-*held* as memories, a binomial proportion — and calls the model memorising when at least
-``memorising`` of them are held, generalising when at most ``generalising`` are, in between
-otherwise. The same count on uniformly random sequences is the control: a conditional that
-is deterministic even there (a zero-temperature Hopfield network) says nothing about memory,
-and the verdict is then ``undetermined``. No test set is needed.
+that corruption keeps a finite entropy on most tokens. The rule reads two numbers at
+``t_ref``:
+
+* the fraction of training sequences *held* — mean token entropy at most
+  ``vanishing · ln V`` — a binomial proportion;
+* the **entropy contrast** ``ρ = 1 − H̄_train / H̄_generated``: how far below the model's
+  entropy on sequences it generated itself its entropy on training sequences lies. A model
+  that memorises part of its data (a training set a little past what it can hold) keeps a
+  clearly lower entropy on training tokens without driving it to zero; a generaliser treats
+  its training sequences like any other text it would write (``ρ ≈ 0``). ``ρ`` is left
+  undefined when the generated sequences are themselves held (a memoriser generating its
+  memories), and the held fraction decides alone.
+
+Memorising when at least ``memorising`` of the training sequences are held or ``ρ`` is at
+least ``contrast_memorising``; generalising when at most ``generalising`` are held and ``ρ``
+is at most ``contrast_generalising``; in between otherwise. The same count on uniformly
+random sequences is the control: a conditional that is deterministic even there (a
+zero-temperature Hopfield network) says nothing about memory, and the verdict is then
+``undetermined``. No test set is needed.
 """
 
 from __future__ import annotations
@@ -59,7 +71,9 @@ __all__ = [
     "Verdict",
     "VerdictRule",
     "check_conditional",
+    "entropy_contrast",
     "generate_sequences",
+    "judge",
     "nearest_hamming",
     "probe",
     "recovery_entropy_split",
@@ -83,46 +97,95 @@ class VerdictRule:
             ``vanishing · ln V``.
         memorising: held fraction of the training sequences at or above which the verdict is
             "memorising".
-        generalising: held fraction at or below which it is "generalising".
+        generalising: held fraction at or below which it may be "generalising".
+        contrast_memorising: entropy contrast ``ρ`` at or above which the verdict is
+            "memorising".
+        contrast_generalising: ``ρ`` at or below which it may be "generalising".
         degenerate: held fraction of uniformly random sequences at or above which the
             conditional is deterministic everywhere and the verdict "undetermined".
+
+    The defaults were calibrated on the transition sweep against the regime its train–test
+    recovery gap shows (``experiments/transition`` reports the agreement point by point).
     """
 
     t_ref: float = 0.1
     vanishing: float = 0.05
     memorising: float = 0.9
     generalising: float = 0.1
+    contrast_memorising: float = 0.3
+    contrast_generalising: float = 0.1
     degenerate: float = 0.5
 
     def __post_init__(self) -> None:
         check_unit_interval("t_ref", self.t_ref)
-        for name in ("vanishing", "memorising", "generalising", "degenerate"):
+        for name in ("vanishing", "memorising", "generalising", "contrast_memorising",
+                     "contrast_generalising", "degenerate"):
             check_unit_interval(name, getattr(self, name))
-        if self.generalising >= self.memorising:
-            raise ValueError(
-                f"the generalising threshold ({self.generalising}) must lie below the "
-                f"memorising one ({self.memorising})"
-            )
+        for low, high in (("generalising", "memorising"), ("contrast_generalising", "contrast_memorising")):
+            if getattr(self, low) >= getattr(self, high):
+                raise ValueError(
+                    f"the {low} threshold ({getattr(self, low)}) must lie below the "
+                    f"{high} one ({getattr(self, high)})"
+                )
 
     def describe(self) -> str:
         """The rule in one sentence."""
         return (
             f"a sequence is held when its mean token entropy at t = {self.t_ref:g} is at most "
-            f"{self.vanishing:g} ln V; memorising when at least {self.memorising:g} of the "
-            f"training sequences are held, generalising when at most {self.generalising:g} are, "
-            f"in between otherwise; undetermined when at least {self.degenerate:g} of uniformly "
+            f"{self.vanishing:g} ln V, and the contrast is rho = 1 - H_train / H_generated at "
+            f"that level; memorising when at least {self.memorising:g} of the training "
+            f"sequences are held or rho >= {self.contrast_memorising:g}, generalising when at "
+            f"most {self.generalising:g} are held and rho <= {self.contrast_generalising:g}, in "
+            f"between otherwise; undetermined when at least {self.degenerate:g} of uniformly "
             "random sequences are held too (the conditional is deterministic everywhere)"
         )
 
-    def apply(self, held_train: float, held_random: float) -> Regime:
-        """The regime for the held fractions of the training and random sequences."""
+    def threshold(self, vocab_size: int) -> float:
+        """The entropy in nats at or below which a sequence is held."""
+        return self.vanishing * math.log(vocab_size)
+
+    def apply(self, held_train: float, held_random: float, contrast: float = math.nan) -> Regime:
+        """The regime for the held fractions of the training and random sequences and the
+        entropy contrast (NaN: undefined, the held fraction decides alone)."""
         if held_random >= self.degenerate:
             return "undetermined"
-        if held_train >= self.memorising:
+        if held_train >= self.memorising or contrast >= self.contrast_memorising:
             return "memorising"
-        if held_train <= self.generalising:
+        if held_train <= self.generalising and not contrast > self.contrast_generalising:
             return "generalising"
         return "in between"
+
+
+def entropy_contrast(train: Estimate, generated: Estimate, floor: float) -> Estimate:
+    """``ρ = 1 − H̄_train / H̄_generated`` with a delta-method standard error and a normal
+    95 % interval; NaN when the generated sequences' mean entropy is at most ``floor``
+    (they are held themselves, and the ratio says nothing)."""
+    a, b = train.value, generated.value
+    if not b > floor or math.isnan(a):
+        return Estimate(math.nan, math.nan, math.nan, math.nan, min(train.n, generated.n), method="normal")
+    rel = [(e.stderr / e.value) ** 2 if e.value > 0 and e.stderr == e.stderr else 0.0 for e in (train, generated)]
+    value, stderr = 1.0 - a / b, (a / b) * math.sqrt(sum(rel))
+    return Estimate(value, stderr, value - 1.96 * stderr, value + 1.96 * stderr,
+                    min(train.n, generated.n), method="normal")
+
+
+def judge(summary: dict[str, Any], rule: VerdictRule) -> tuple[Regime, Estimate]:
+    """The verdict and contrast of a stored probe summary (:meth:`ProbeReport.to_dict`)
+    under ``rule``: lets a sweep re-apply a rule to cached points without measuring again."""
+    entropy = summary["entropy"]
+    i = next((k for k, t in enumerate(entropy["ts"]) if math.isclose(t, rule.t_ref)), None)
+    if i is None:
+        raise ValueError(f"the probe was not measured at t_ref = {rule.t_ref}")
+
+    def est(d: dict[str, Any]) -> Estimate:
+        return Estimate(**{k: math.nan if v is None else v for k, v in d.items()})
+
+    means = entropy["means"]
+    contrast = entropy_contrast(
+        est(means["train"][i]), est(means["generated"][i]), rule.threshold(summary["vocab_size"])
+    )
+    held = summary["held"]
+    return rule.apply(held["train"]["value"], held["random"]["value"], contrast.value), contrast
 
 
 @dataclass(frozen=True)
@@ -134,10 +197,14 @@ class Verdict:
     numbers: dict[str, Any]
 
     def __str__(self) -> str:
-        held = self.numbers["held_train"]
+        held, rho = self.numbers["held_train"], self.numbers["contrast"]
+        contrast = "undefined" if rho["value"] is None else f"{rho['value']:.2f}" + (
+            "" if rho["stderr"] is None else f" ± {rho['stderr']:.2f}"
+        )
         return (
             f"{self.regime}: {held['value']:.2f} of the training sequences held "
-            f"(entropy at t = {self.numbers['t_ref']:g} ≤ {self.numbers['threshold_nats']:.3g} nats)"
+            f"(entropy at t = {self.numbers['t_ref']:g} ≤ {self.numbers['threshold_nats']:.3g} nats), "
+            f"entropy contrast {contrast}"
         )
 
 
@@ -360,7 +427,7 @@ def probe(
         spawn_generators(seed, 3)[2],
     )
     random_h = token_entropy(model, control, t=rule.t_ref, batch_size=batch_size)
-    threshold = rule.vanishing * math.log(model.vocab_size)
+    threshold = rule.threshold(model.vocab_size)
     i_ref = levels.index(rule.t_ref)
     held = {name: _held(tok[i_ref], threshold) for name, tok in report.tokens.items()}
     held["random"] = _held(random_h, threshold)
@@ -375,6 +442,7 @@ def probe(
     hamming = nearest_hamming(gen_xs, reference.cpu())
     copies = proportion_estimate(int((hamming == 0).sum()), int(hamming.numel()))
     assert report.gap is not None
+    contrast = entropy_contrast(report.means["train"][i_ref], report.means["generated"][i_ref], threshold)
     numbers = {
         "t_ref": rule.t_ref,
         "threshold_nats": threshold,
@@ -383,10 +451,12 @@ def probe(
         "held_random": held["random"].to_dict(),
         "entropy_train_clean": report.means["train"][0].to_dict(),
         "entropy_train_ref": report.means["train"][i_ref].to_dict(),
+        "entropy_generated_ref": report.means["generated"][i_ref].to_dict(),
+        "contrast": contrast.to_dict(),
         "entropy_gap_clean": report.gap[0].to_dict(),
         "max_entropy": math.log(model.vocab_size),
     }
-    regime = rule.apply(held["train"].value, held["random"].value)
+    regime = rule.apply(held["train"].value, held["random"].value, contrast.value)
     return ProbeReport(
         model=model.name,
         vocab_size=model.vocab_size,

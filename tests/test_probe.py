@@ -14,7 +14,8 @@ from amlab.memory import MemoryBase
 from amlab.models.uddm.empirical import EmpiricalUDDM
 from amlab.models.uddm.memory import UDDM
 from amlab.models.uddm.train_config import TrainConfig
-from amlab.probe import NoConditionalError, VerdictRule, nearest_hamming, probe
+from amlab.probe import NoConditionalError, VerdictRule, entropy_contrast, judge, nearest_hamming, probe
+from amlab.stats import mean_estimate
 
 LENGTH = 12
 # The memorisation recipe of tests/test_uddm_memory.py (x_0 warm start, then the bound), on
@@ -49,6 +50,10 @@ def test_the_empirical_twin_is_memorising_and_copies():
     assert {d["where"] for d in report.by_recovery} == {"input", "restored"}
     data = report.to_dict()
     assert data["verdict"]["regime"] == "memorising" and "held" in data["verdict"]["rule"]
+    # the twin generates its memories: the contrast is undefined and the held count decides
+    assert data["verdict"]["numbers"]["contrast"]["value"] is None
+    regime, contrast = judge(json.loads(json.dumps(data)), VerdictRule())
+    assert regime == "memorising" and math.isnan(contrast.value)
 
 
 def test_the_empirical_twin_recovers_unseen_random_sequences_at_chance():
@@ -96,6 +101,35 @@ def test_the_rule_is_checked():
     assert rule.apply(0.0, 0.0) == "generalising"
     assert rule.apply(0.5, 0.0) == "in between"
     assert rule.apply(1.0, 0.9) == "undetermined"
+    # the contrast: a clearly lower entropy on training tokens than on generated ones
+    assert rule.apply(0.0, 0.0, 0.5) == "memorising"
+    assert rule.apply(0.0, 0.0, 0.2) == "in between"
+    assert rule.apply(0.0, 0.0, 0.05) == "generalising"
+    assert rule.apply(0.0, 0.0, math.nan) == "generalising"
+    assert rule.apply(0.5, 0.0, -0.1) == "in between"
+    with pytest.raises(ValueError, match="contrast_generalising"):
+        VerdictRule(contrast_memorising=0.1, contrast_generalising=0.3)
+
+
+def test_the_entropy_contrast_and_its_delta_method_error_match_a_simulation():
+    """ρ = 1 − mean(a) / mean(b) over independent sequence sets; the delta-method standard
+    error must match the spread of ρ over many redrawn sets."""
+    def draw(mean: float, n: int) -> torch.Tensor:
+        return mean * torch.distributions.Gamma(4.0, 4.0).sample((n,))
+
+    torch.manual_seed(0)
+    rhos = []
+    for _ in range(2000):
+        a, b = draw(0.6, 32), draw(1.0, 32)
+        rhos.append(1 - a.mean().item() / b.mean().item())
+    a, b = draw(0.6, 32), draw(1.0, 32)
+    est = entropy_contrast(mean_estimate(a), mean_estimate(b), floor=0.1)
+    assert est.value == pytest.approx(1 - a.mean().item() / b.mean().item())
+    spread = torch.tensor(rhos).std().item()
+    assert est.stderr == pytest.approx(spread, rel=0.25)
+    assert abs(torch.tensor(rhos).mean().item() - 0.4) < 0.01
+    held = mean_estimate(torch.full((8,), 0.01))
+    assert math.isnan(entropy_contrast(mean_estimate(a), held, floor=0.1).value)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from amlab.cli import app
 from amlab.studies import transition as study
 from amlab.studies.base import load_config
-from amlab.studies.transition_estimate import agreement, estimate_n_star, recovery_regime
+from amlab.studies.transition_estimate import agreement, estimate_n_star, recovery_regime, verdict_agreement
 from amlab.studies.transition_point import parse_size
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -242,3 +242,13 @@ def test_the_hub_source_is_read_through_datasets_and_cut_with_bpe(monkeypatch):
     assert calls == [("lm1b", {"column": "text", "config": None, "max_rows": paper.hf_rows, "streaming": True})]
     assert vocab <= 300 and pool.shape[1] == test.shape[1] == 16 and pool.shape[0] >= 64
     assert "lm1b" in description and "bpe" in description
+
+
+def test_verdict_agreement_counts_equal_adjacent_and_opposite_points():
+    verdicts = ["memorising", "generalising", "generalising", "undetermined", "in between"]
+    regimes = ["memorising", "in between", "memorising", "memorising", "in between"]
+    text = verdict_agreement(verdicts, regimes)
+    assert text.startswith("the entropy verdict agrees with the recovery regime on 2 of 5 points")
+    assert "one step off on 1, opposite on 1, and undetermined on 1" in text
+    with pytest.raises(ValueError, match="2 verdicts against 1"):
+        verdict_agreement(verdicts[:2], regimes[:1])

@@ -39,7 +39,8 @@ from amlab.experiment import provenance, write_json_atomic
 from amlab.models.registry import parse_model_names
 from amlab.studies.backends import Backend, run_points
 from amlab.studies.base import read_table, record_outputs, save_config, write_table
-from amlab.studies.transition_estimate import agreement, estimate_n_star, recovery_regime
+from amlab.probe import VerdictRule, judge
+from amlab.studies.transition_estimate import agreement, estimate_n_star, recovery_regime, verdict_agreement
 from amlab.studies.transition_point import HIST_BINS, PointSpec, evaluate_point, parse_size
 from amlab.trials import DEFAULT_LEVELS
 
@@ -91,7 +92,9 @@ POINT_COLUMNS: dict[str, str] = {
     "ln_n_over_l": "memorisation optimum of the training NELBO, ln N / L",
     "input_prob_test": "mean probability p(x_0 = x | x, t = 1e-5) of the clean test tokens",
     "input_prob_train": "the same on the measured training sequences",
-    "verdict": "the probe's regime verdict (entropy only)",
+    "verdict": "the probe's regime verdict (entropy only; the rule of amlab.probe.VerdictRule)",
+    "contrast": "entropy contrast 1 - H_train / H_generated at t_ref (empty when undefined)",
+    "contrast_stderr": "its standard error (delta method)",
     "recovery_regime": "the regime the train-test recovery gap at t_ref shows",
     "held_train": "fraction of training sequences held (vanishing entropy at t_ref)",
     "held_train_stderr": "its standard error",
@@ -326,9 +329,8 @@ def run(
         found = estimate_n_star(rows, mine, t_ref=config.t_ref, seed=config.seed)
         results["n_star"][label] = [e.to_dict() for e in found]
         results["agreement"][label] = agreement(found)
-        same = (mine["verdict"] == mine["recovery_regime"]).sum()
-        results["agreement"][f"{label} verdict"] = (
-            f"the entropy verdict matches the recovery regime on {same} of {len(mine)} points"
+        results["agreement"][f"{label} verdict"] = verdict_agreement(
+            mine["verdict"].tolist(), mine["recovery_regime"].tolist()
         )
     return results
 
@@ -379,19 +381,21 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 def point_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per model × N (columns: :data:`POINT_COLUMNS`)."""
     t_ref = results["config"]["t_ref"]
+    rule = VerdictRule(t_ref=t_ref)
     out = []
     for p in results["points"]:
         pr, nelbo = p["probe"], p["nelbo"]
         at = {s: next(q for q in c["points"] if math.isclose(q["t"], t_ref)) for s, c in p["recovery"].items()}
         rec = {s: (q["recovery"]["value"], q["recovery"]["stderr"]) for s, q in at.items()}
         gap = pr["entropy"]["gap"][0]
+        verdict, contrast = judge(pr, rule)
         row: dict[str, Any] = {
             "model": p["model"], "size": p["size"], "n_train": p["n_train"], "n_params": p["n_params"],
             **_est("nelbo_test", nelbo["test"]), **_est("nelbo_train", nelbo["train"]),
             "ln_n_over_l": nelbo["ln_n_over_l"],
             "input_prob_test": nelbo.get("input_prob_test"),
             "input_prob_train": nelbo.get("input_prob_train"),
-            "verdict": pr["verdict"]["regime"],
+            "verdict": verdict, **_est("contrast", contrast.to_dict()),
             "recovery_regime": recovery_regime(
                 *(float("nan") if v is None else v for v in (*rec["train"], *rec["test"]))
             ),

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
 
-__all__ = ["METHODS", "NStar", "agreement", "estimate_n_star", "recovery_regime"]
+__all__ = ["METHODS", "NStar", "agreement", "estimate_n_star", "recovery_regime", "verdict_agreement"]
 
 METHODS: tuple[str, ...] = ("plateau", "gap", "nelbo")
 
@@ -221,6 +221,28 @@ def agreement(estimates: list[NStar]) -> str:
         if a.high < b.low or b.high < a.low
     ]
     return "the estimates disagree: " + "; ".join(pairs)
+
+
+_ORDER = {"memorising": 0, "in between": 1, "generalising": 2}
+
+
+def verdict_agreement(verdicts: list[str], regimes: list[str]) -> str:
+    """How the entropy verdicts compare with the recovery regimes, point by point, in one
+    sentence: equal, one step apart (one of them "in between"), opposite, or not comparable
+    (either "undetermined")."""
+    if len(verdicts) != len(regimes):
+        raise ValueError(f"{len(verdicts)} verdicts against {len(regimes)} regimes")
+    counts = {"agree": 0, "adjacent": 0, "opposite": 0, "undetermined": 0}
+    for v, r in zip(verdicts, regimes):
+        if v not in _ORDER or r not in _ORDER:
+            counts["undetermined"] += 1
+        else:
+            counts[("agree", "adjacent", "opposite")[abs(_ORDER[v] - _ORDER[r])]] += 1
+    return (
+        f"the entropy verdict agrees with the recovery regime on {counts['agree']} of "
+        f"{len(verdicts)} points, is one step off on {counts['adjacent']}, opposite on "
+        f"{counts['opposite']}, and undetermined on {counts['undetermined']}"
+    )
 
 
 def recovery_regime(
