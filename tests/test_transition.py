@@ -252,3 +252,19 @@ def test_verdict_agreement_counts_equal_adjacent_and_opposite_points():
     assert "one step off on 1, opposite on 1, and undetermined on 1" in text
     with pytest.raises(ValueError, match="2 verdicts against 1"):
         verdict_agreement(verdicts[:2], regimes[:1])
+
+
+def test_the_sweep_flags_default_to_the_config_defaults():
+    """One default per setting: the command's flags start where TransitionConfig does."""
+    import inspect
+    from dataclasses import fields
+
+    from amlab._cli_transition import sweep_command
+
+    flags = {name: p.default.default for name, p in inspect.signature(sweep_command).parameters.items()}
+    config = study.TransitionConfig()
+    for field in fields(config):
+        if field.name in flags and field.name not in ("models", "sizes", "n_grid", "ts"):
+            assert flags[field.name] == getattr(config, field.name), field.name
+    assert flags["n_grid"] == ",".join(map(str, config.n_grid))
+    assert tuple(float(t) for t in flags["ts"].split(",")) == config.ts
