@@ -151,6 +151,15 @@ def test_n_star_says_when_there_is_no_transition():
     assert "nothing to compare" in agreement(estimates)
 
 
+def test_n_star_says_when_the_grid_is_too_short_for_a_step():
+    ns = np.array([128, 256, 512])
+    rows = [{"n_train": n, "t": 0.25, "split": s, "recovery": v, "recovery_stderr": 0.02}
+            for n, tr in zip(ns, (1.0, 0.6, 0.4)) for s, v in (("train", tr), ("test", 0.3))]
+    plateau, gap, _ = estimate_n_star(pd.DataFrame(rows), None, n_boot=20)
+    for e in (plateau, gap):
+        assert math.isnan(e.n_star) and "the grid has 3" in e.note, e
+
+
 def test_recovery_regime_reads_the_train_test_gap():
     assert recovery_regime(1.0, 0.0, 0.2, 0.02) == "memorising"
     assert recovery_regime(0.6, 0.02, 0.58, 0.02) == "generalising"

@@ -64,6 +64,10 @@ _Fit = tuple[float, np.ndarray, Any]
 """An estimate on the log₂ N axis (NaN: none), the curve to redraw around, fit parameters."""
 
 
+_STEP_POINTS = 4
+"""A logistic step has four parameters: fewer points cannot place it."""
+
+
 def _step(x: np.ndarray, hi: float, lo: float, centre: float, width: float) -> np.ndarray:
     """A decreasing logistic step from ``hi`` to ``lo`` centred at ``centre`` (log₂ N)."""
     return lo + (hi - lo) / (1.0 + np.exp((x - centre) / width))
@@ -73,7 +77,7 @@ def _fit_step(x: np.ndarray, y: np.ndarray, se: np.ndarray, start: Any = None) -
     """Weighted least-squares fit of :func:`_step`: (centre or NaN, fitted curve, parameters).
 
     ``start`` seeds the optimiser (the data's range and median by default)."""
-    if len(x) < 4 or y.max() - y.min() <= 0:
+    if len(x) < _STEP_POINTS or y.max() - y.min() <= 0:
         return math.nan, y, None
     sigma = np.maximum(se, 1e-3)
     if start is None:
@@ -138,6 +142,9 @@ def _bootstrap(
     if len(x) < 3 or not np.isfinite(y).all():
         return NStar(method, math.nan, math.nan, math.nan, math.nan, 0.0, "fewer than 3 usable points")
     se = np.nan_to_num(se, nan=0.0)
+    if method != "nelbo" and len(x) < _STEP_POINTS:
+        note = f"a step fit needs {_STEP_POINTS} grid points; the grid has {len(x)}"
+        return NStar(method, math.nan, math.nan, math.nan, math.nan, 0.0, note)
     point, centre_curve, params = estimator(x, y, se)
     rng = np.random.default_rng(seed)
     draws = np.array([

@@ -41,7 +41,8 @@ def _of(frame: pd.DataFrame, model: str, size: str) -> pd.DataFrame:
 def _panels(n: int, title: str) -> tuple[plt.Figure, np.ndarray]:
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False,
+                             layout="constrained")
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=8)
@@ -49,7 +50,6 @@ def _panels(n: int, title: str) -> tuple[plt.Figure, np.ndarray]:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -86,7 +86,7 @@ def recovery_vs_n(table: pd.DataFrame, path: Path, title: str) -> Path:
 
 
 def family(table: pd.DataFrame, path: Path, title: str, t_ref: float) -> Path:
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(8.4, 4.2), layout="constrained")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (model, size, label) in enumerate(_labels(table)):
         mine = _of(table, model, size)
@@ -97,7 +97,7 @@ def family(table: pd.DataFrame, path: Path, title: str, t_ref: float) -> Path:
     _log_x(ax)
     ax.set(ylabel=f"token recovery at t = {t_ref:g}", ylim=(-0.02, 1.02))
     ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return _save(fig, path)
 
 
@@ -122,7 +122,8 @@ def entropy_vs_n(table: pd.DataFrame, path: Path, title: str, t_ref: float) -> P
 def entropy_histograms(hist: pd.DataFrame, path: Path, title: str, t_ref: float) -> Path:
     ns = sorted(hist["n_train"].unique())
     where = "restored" if (hist["where"] == "restored").any() else "input"
-    fig, axes = plt.subplots(len(ns), 2, figsize=(9.0, 2.2 * len(ns)), squeeze=False)
+    fig, axes = plt.subplots(len(ns), 2, figsize=(9.0, 2.2 * len(ns)), squeeze=False,
+                             layout="constrained")
     for row, n in zip(axes, ns):
         mine = hist[hist["n_train"] == n]
         panels = (
@@ -139,7 +140,7 @@ def entropy_histograms(hist: pd.DataFrame, path: Path, title: str, t_ref: float)
                     ax.stairs(part["count"] / (total * width), np.append(part["bin_low"], part["bin_high"].iloc[-1]),
                               label=f"{name} ({total})")
             ax.set_title(label, fontsize=8)
-            ax.set_xlabel("token entropy (nats)")
+            ax.set(xlabel="token entropy (nats)", ylabel="density")
             ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=8)
     return _save(fig, path)
