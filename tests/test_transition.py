@@ -157,7 +157,7 @@ def test_n_star_says_when_the_grid_is_too_short_for_a_step():
             for n, tr in zip(ns, (1.0, 0.6, 0.4)) for s, v in (("train", tr), ("test", 0.3))]
     plateau, gap, _ = estimate_n_star(pd.DataFrame(rows), None, n_boot=20)
     for e in (plateau, gap):
-        assert math.isnan(e.n_star) and "the grid has 3" in e.note, e
+        assert math.isnan(e.n_star) and "needs 4 grid points; the grid has 3" in e.note, e
 
 
 def test_recovery_regime_reads_the_train_test_gap():

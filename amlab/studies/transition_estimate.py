@@ -131,6 +131,8 @@ def _peak(x: np.ndarray, y: np.ndarray, se: np.ndarray, start: Any = None) -> _F
 _ESTIMATORS: dict[str, Callable[..., _Fit]] = {
     "plateau": _plateau, "gap": _gap, "nelbo": _peak,
 }
+_GRID_POINTS: dict[str, int] = {"plateau": _STEP_POINTS, "gap": _STEP_POINTS, "nelbo": 3}
+"""The fewest grid points each estimator can place a transition on (a parabola needs 3)."""
 
 
 def _bootstrap(
@@ -141,10 +143,10 @@ def _bootstrap(
     estimator = _ESTIMATORS[method]
     if len(x) < 3 or not np.isfinite(y).all():
         return NStar(method, math.nan, math.nan, math.nan, math.nan, 0.0, "fewer than 3 usable points")
-    se = np.nan_to_num(se, nan=0.0)
-    if method != "nelbo" and len(x) < _STEP_POINTS:
-        note = f"a step fit needs {_STEP_POINTS} grid points; the grid has {len(x)}"
+    if len(x) < _GRID_POINTS[method]:
+        note = f"a {method} estimate needs {_GRID_POINTS[method]} grid points; the grid has {len(x)}"
         return NStar(method, math.nan, math.nan, math.nan, math.nan, 0.0, note)
+    se = np.nan_to_num(se, nan=0.0)
     point, centre_curve, params = estimator(x, y, se)
     rng = np.random.default_rng(seed)
     draws = np.array([

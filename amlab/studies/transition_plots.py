@@ -38,11 +38,15 @@ def _of(frame: pd.DataFrame, model: str, size: str) -> pd.DataFrame:
     return frame[(frame["model"] == model) & (frame["size"] == size)]
 
 
+def _figure(rows: int, cols: int, width: float, height: float) -> tuple[plt.Figure, np.ndarray]:
+    """A figure of ``rows × cols`` axes (always a 2-D array), laid out around its titles."""
+    return plt.subplots(rows, cols, figsize=(width, height), squeeze=False, layout="constrained")
+
+
 def _panels(n: int, title: str) -> tuple[plt.Figure, np.ndarray]:
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False,
-                             layout="constrained")
+    fig, axes = _figure(rows, cols, 4.6 * cols, 3.6 * rows)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=8)
@@ -86,7 +90,8 @@ def recovery_vs_n(table: pd.DataFrame, path: Path, title: str) -> Path:
 
 
 def family(table: pd.DataFrame, path: Path, title: str, t_ref: float) -> Path:
-    fig, ax = plt.subplots(figsize=(8.4, 4.2), layout="constrained")
+    fig, axes = _figure(1, 1, 8.4, 4.2)
+    ax = axes[0, 0]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (model, size, label) in enumerate(_labels(table)):
         mine = _of(table, model, size)
@@ -122,8 +127,7 @@ def entropy_vs_n(table: pd.DataFrame, path: Path, title: str, t_ref: float) -> P
 def entropy_histograms(hist: pd.DataFrame, path: Path, title: str, t_ref: float) -> Path:
     ns = sorted(hist["n_train"].unique())
     where = "restored" if (hist["where"] == "restored").any() else "input"
-    fig, axes = plt.subplots(len(ns), 2, figsize=(9.0, 2.2 * len(ns)), squeeze=False,
-                             layout="constrained")
+    fig, axes = _figure(len(ns), 2, 9.0, 2.2 * len(ns))
     for row, n in zip(axes, ns):
         mine = hist[hist["n_train"] == n]
         panels = (
