@@ -6,6 +6,7 @@ the documentation). Analytic capacities live in :mod:`amlab.theory`; the UDDM fa
 :mod:`amlab.models.uddm`.
 """
 
+from amlab._version import __version__
 from amlab.basins import (
     FixedPointReport,
     RecoveryCurve,
@@ -36,9 +37,8 @@ from amlab.plots import plot_entropy_histograms
 from amlab.radius import CriticalRadius, critical_radii, critical_radius
 from amlab.stats import Estimate
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "AssociativeMemory",
     "Attractor",
     "AttractorGraph",

@@ -1,4 +1,5 @@
-"""Provenance for every result amlab writes: versions, device, machine, and atomic JSON output."""
+"""Provenance for every result amlab writes: versions, device, machine, atomic JSON output,
+and the manifest of the files a run wrote in its folder."""
 
 from __future__ import annotations
 
@@ -7,22 +8,26 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-import amlab
+from amlab._version import __version__
 
-__all__ = ["provenance", "write_json_atomic"]
+__all__ = ["MANIFEST", "provenance", "record_outputs", "write_json_atomic"]
+
+#: The file in an output folder that lists what amlab wrote there (what ``--overwrite`` removes).
+MANIFEST = ".amlab-outputs.json"
 
 
 def provenance(device: torch.device | str = "cpu") -> dict[str, Any]:
     """Versions and hardware a result was produced with."""
     dev = torch.device(device)
     info: dict[str, Any] = {
-        "amlab": amlab.__version__,
+        "amlab": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
@@ -52,3 +57,10 @@ def write_json_atomic(data: Any, path: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def record_outputs(out_dir: str | Path, paths: Iterable[Path]) -> Path:
+    """List the files a run wrote in ``out_dir``'s manifest (what ``--overwrite`` removes)."""
+    out = Path(out_dir)
+    names = sorted({Path(p).name for p in paths if Path(p).parent.resolve() == out.resolve()})
+    return write_json_atomic(names, out / MANIFEST)

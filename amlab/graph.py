@@ -1,4 +1,4 @@
-"""Attractor graphs of deterministic retrieval dynamics (DESIGN §4).
+"""Attractor graphs of deterministic retrieval dynamics (docs/concepts.rst, "What a basin is").
 
 Deterministic dynamics define a map ``f(x) = model.step(x, t=t)`` on the ``V^L`` states; the
 graph has an edge ``x → f(x)``. Every state has exactly one successor, so every trajectory
@@ -269,7 +269,7 @@ def attractor_graph(
     batch_size: int = 4096,
     progress: Progress | None = None,
 ) -> AttractorGraph:
-    """The attractors of ``f(x) = model.step(x, t=t)`` and their basins (DESIGN §4).
+    """The attractors of ``f(x) = model.step(x, t=t)`` and their basins.
 
     Args:
         model: a fitted memory whose ``step`` is deterministic (checked: ``ValueError`` if two

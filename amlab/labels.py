@@ -1,4 +1,4 @@
-"""What an attractor is: stored, generalised, mirror or spurious (DESIGN §4, attractor graph).
+"""What an attractor is: stored, generalised, mirror or spurious (docs/concepts.rst, "What a basin is").
 
 A state is **stored** when it equals a training pattern, **generalised** when it equals a
 held-out pattern (and no training one), **mirror** when it is the negative ``1 − ξ`` of a
@@ -22,7 +22,7 @@ __all__ = ["AttractorLabel", "classify_states", "label_counts", "label_states", 
 
 
 class AttractorLabel(str, Enum):
-    """The kind of an attractor (DESIGN §4)."""
+    """The kind of an attractor."""
 
     STORED = "stored"
     GENERALISED = "generalised"

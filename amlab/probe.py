@@ -476,9 +476,8 @@ def probe(
 def write(report: ProbeReport, out_dir: str | Path, *, extra: dict[str, Any] | None = None) -> dict[str, Path]:
     """Store ``probe.json`` (the summary, with ``extra`` such as provenance) and, drawn from
     it, ``probe-entropy.png``: histograms of clean-input token entropy per split."""
-    from amlab.experiment import write_json_atomic
+    from amlab.experiment import record_outputs, write_json_atomic
     from amlab.plots import plot_entropy_histograms
-    from amlab.studies.base import record_outputs
 
     out = Path(out_dir)
     data = {**report.to_dict(), **(extra or {})}

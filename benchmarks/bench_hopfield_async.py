@@ -1,7 +1,7 @@
 """Asynchronous Hebbian retrieval: amlab's compiled incremental sweep against a plain numpy loop.
 
-Both run zero-temperature asynchronous dynamics (DESIGN §3) in the fixed order 0 … L−1 from
-the same corrupted states (DESIGN §2, level ``t``) until a sweep changes nothing, on the same
+Both run zero-temperature asynchronous dynamics in the fixed order 0 … L−1 from
+the same corrupted states (uniform corruption at level ``t``) until a sweep changes nothing, on the same
 couplings, and must end in identical states. The reference recomputes every local field from
 scratch, ``h_i = W[i] @ s``, one trajectory and one neuron at a time. amlab computes the
 fields once (one matrix product) and then runs a single-threaded numba kernel that adds a

@@ -18,7 +18,7 @@ from amlab.corruption import corrupt
 from amlab.models.hopfield import Hopfield
 from amlab.models.uddm.empirical import EmpiricalUDDM
 from amlab.studies import capacity
-from amlab.studies.capacity_analysis import dense_fits
+from amlab.studies.capacity.analysis import dense_fits
 
 
 def _hebbian_overlap(L: int, alpha: float, t: float, n: int = 32, seed: int = 0) -> float:
@@ -118,7 +118,7 @@ def test_cli_capacity_runs_and_refuses_a_used_folder(tmp_path) -> None:
 
 
 def test_agreement_reads_bounds_as_bounds() -> None:
-    from amlab.studies.capacity_analysis import _agree
+    from amlab.studies.capacity.analysis import _agree
 
     assert _agree(1.0, 1.05, 0.01) == "no"
     assert _agree(1.0, 1.05, 0.01, kind="lower bound") == "yes"
@@ -128,7 +128,7 @@ def test_agreement_reads_bounds_as_bounds() -> None:
 
 
 def test_finite_size_fit_recovers_a_planted_limit() -> None:
-    from amlab.studies.capacity_analysis import fss_fit
+    from amlab.studies.capacity.analysis import fss_fit
 
     rows = []
     for L in (250, 500, 1000, 2000, 4000):

@@ -1,4 +1,4 @@
-"""Attractor graphs and attractor labels (DESIGN §4) against brute-force enumeration."""
+"""Attractor graphs and attractor labels against brute-force enumeration."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Classical and Potts Hopfield networks (DESIGN §3): oracles, identities and properties."""
+"""Classical and Potts Hopfield networks: oracles, identities and properties."""
 
 from __future__ import annotations
 
@@ -208,7 +208,7 @@ def test_retrieve_matches_repeated_steps_and_converges() -> None:
 
 
 def test_hebbian_capacity_at_L_200() -> None:
-    """Exact recovery from t = 0.1: near-perfect at α = 0.05, near-zero at α = 0.25 (DESIGN §3)."""
+    """Exact recovery from t = 0.1: near-perfect at α = 0.05, near-zero at α = 0.25."""
     gen = torch.Generator().manual_seed(7)
     length, starts_per_set = 200, 200
     rates = {}

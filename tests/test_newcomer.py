@@ -21,7 +21,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import amlab.studies.compare as compare_study
+import amlab.studies.compare.study as compare_study
 from amlab.cli import app
 
 runner = CliRunner()
@@ -138,8 +138,8 @@ def _corpus(tmp_path: Path) -> tuple[Path, list[str]]:
 def test_compare_reports_lines_read_kept_and_dropped(tmp_path: Path) -> None:
     path, lines = _corpus(tmp_path)
     out = tmp_path / "lines"
-    result = _run("compare", "--models", "modern", "--data", str(path), "-L", "16", "--n-train", "8",
-                  "--n-test", "8", "--n-random", "2", "--ts", "0.5", "--out", str(out))  # fmt: skip
+    result = _run("compare", "--models", "modern", "--data", str(path), "-L", "16", "--cut", "lines",
+                  "--n-train", "8", "--n-test", "8", "--n-random", "2", "--ts", "0.5", "--out", str(out))  # fmt: skip
     assert result.exit_code == 0, result.output
     expected = ("read 52 lines, kept 20 (one sequence per line); dropped 30 longer than L = 16 "
                 "tokens and 2 shorter than 8 characters")  # fmt: skip
@@ -151,10 +151,10 @@ def test_compare_reports_lines_read_kept_and_dropped(tmp_path: Path) -> None:
     assert data["config"]["vocab_size"] == data["data"]["vocab_size"] == v  # the V used
 
 
-def test_compare_packed_keeps_the_long_lines(tmp_path: Path) -> None:
+def test_compare_packs_by_default_and_keeps_the_long_lines(tmp_path: Path) -> None:
     path, lines = _corpus(tmp_path)
     out = tmp_path / "packed"
-    result = _run("compare", "--models", "modern", "--data", str(path), "-L", "16", "--packed",
+    result = _run("compare", "--models", "modern", "--data", str(path), "-L", "16",
                   "--n-train", "40", "--n-test", "8", "--n-random", "2", "--ts", "0.5", "--out", str(out))  # fmt: skip
     assert result.exit_code == 0, result.output
     cut = json.loads((out / "results.json").read_text())["data"]["cut"]
@@ -166,12 +166,12 @@ def test_compare_packed_keeps_the_long_lines(tmp_path: Path) -> None:
 
 def test_too_few_lines_says_what_was_dropped(tmp_path: Path) -> None:
     path, _ = _corpus(tmp_path)
-    result = _run("compare", "--models", "modern", "--data", str(path), "-L", "16", "--n-train", "30",
-                  "--n-test", "8", "--out", str(tmp_path / "few"))  # fmt: skip
+    result = _run("compare", "--models", "modern", "--data", str(path), "-L", "16", "--cut", "lines",
+                  "--n-train", "30", "--n-test", "8", "--out", str(tmp_path / "few"))  # fmt: skip
     assert result.exit_code == 2
     text = _one_line(result.output)
     assert "the pool holds 12" in text and "dropped 30 longer than L = 16" in text
-    assert "--packed" in text or "packed mode keeps long lines" in text
+    assert "packed mode keeps long lines" in text
 
 
 def test_a_latin1_file_is_named_with_the_expected_encoding(tmp_path: Path) -> None:
@@ -182,7 +182,7 @@ def test_a_latin1_file_is_named_with_the_expected_encoding(tmp_path: Path) -> No
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     text = _one_line(result.output)
     assert f"{path} is not utf-8 text" in text and "--encoding" in text
-    ok = _run("compare", *SMALL[:2], "--data", str(path), "--encoding", "latin-1", "-L", "32",
+    ok = _run("compare", *SMALL[:2], "--data", str(path), "--encoding", "latin-1", "-L", "32", "--cut", "lines",
               "--n-train", "4", "--n-test", "4", "--n-random", "2", "--ts", "0.5",
               "--out", str(tmp_path / "y"))  # fmt: skip
     assert ok.exit_code == 0, ok.output
@@ -323,7 +323,7 @@ def test_choice_options_list_their_choices() -> None:
 
 
 def test_presets_match_the_network_sizes() -> None:
-    from amlab._cli_common import Preset
+    from amlab.cli.common import Preset
     from amlab.models.uddm.config import PRESETS
 
     assert [p.value for p in Preset] == list(PRESETS)
@@ -402,7 +402,7 @@ def test_compare_interrupted_while_training_a_uddm_says_so(tmp_path: Path, monke
 
 
 def test_flag_translation_leaves_paths_and_words_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    import amlab._cli_common as common
+    import amlab.cli.common as common
 
     monkeypatch.setattr(common, "_command_flags", lambda: {"n_train": "--n-train", "steps": "--steps"})
     say = common.speak_in_flags

@@ -1,4 +1,4 @@
-"""Analytic capacities and the sympy signal-to-noise derivation (DESIGN §3)."""
+"""Analytic capacities and the sympy signal-to-noise derivation."""
 
 from __future__ import annotations
 

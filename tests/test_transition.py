@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from amlab.cli import app
 from amlab.studies import transition as study
 from amlab.studies.base import load_config
-from amlab.studies.transition_estimate import agreement, estimate_n_star, recovery_regime, verdict_agreement
-from amlab.studies.transition_point import parse_size
+from amlab.studies.transition.analysis import agreement, estimate_n_star, recovery_regime, verdict_agreement
+from amlab.studies.transition.point import parse_size
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -268,7 +268,7 @@ def test_the_sweep_flags_default_to_the_config_defaults():
     import inspect
     from dataclasses import fields
 
-    from amlab._cli_transition import sweep_command
+    from amlab.cli.transition import sweep_command
 
     flags = {name: p.default.default for name, p in inspect.signature(sweep_command).parameters.items()}
     config = study.TransitionConfig()

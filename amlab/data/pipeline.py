@@ -29,7 +29,7 @@ def load_text_sequences(
     *,
     seq_len: int,
     text: str | None = None,
-    tokenizer: Literal["char", "bpe"] = "char",
+    tokenizer: Literal["char", "bpe"] | Tokenizer = "char",
     bpe_vocab_size: int = 512,
     mode: Literal["lines", "packed"] = "lines",
     min_chars: int | None = None,
@@ -43,7 +43,9 @@ def load_text_sequences(
         text: the corpus itself (e.g. from :func:`amlab.data.hub.load_hf_text`), instead of
             a file; ``path`` must then be None.
         tokenizer: ``"char"`` (one token per character) or ``"bpe"`` (a BPE vocabulary of
-            ``bpe_vocab_size`` tokens trained on this text with the ``tokenizers`` library).
+            ``bpe_vocab_size`` tokens trained on this text with the ``tokenizers`` library),
+            or a fitted :class:`~amlab.data.tokenizer.Tokenizer` to cut the text with (e.g.
+            the one saved with a model: :func:`tokenizer_from_dict`).
         bpe_vocab_size: size of the BPE vocabulary.
         mode: ``"lines"`` (one sequence per line, padded) or ``"packed"`` (consecutive
             chunks); :func:`amlab.data.sequences.cut_sequences` states the rule.
@@ -62,14 +64,15 @@ def load_text_sequences(
     elif not text.strip():
         raise ValueError("the text is empty")
     tok: Tokenizer
-    if tokenizer == "char":
+    if isinstance(tokenizer, (CharTokenizer, BPETokenizer)):
+        tok = tokenizer
+    elif tokenizer == "char":
         tok = CharTokenizer.fit(text)
-        default_min = seq_len // 2
     elif tokenizer == "bpe":
         tok = BPETokenizer.train(text, bpe_vocab_size)
-        default_min = 1
     else:
         raise ValueError(f"tokenizer must be 'char' or 'bpe', got {tokenizer!r}")
+    default_min = seq_len // 2 if tok.kind == CharTokenizer.kind else 1
     chars = default_min if min_chars is None else min_chars
     seqs, report = cut_sequences(text, tok, seq_len, mode=mode, min_chars=chars)
     return TextSequences(seqs, tok, report)

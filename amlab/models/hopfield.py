@@ -1,4 +1,5 @@
-"""The classical Hopfield network and its Potts generalisation (DESIGN §3).
+"""The classical Hopfield network and its Potts generalisation (Hopfield 1982; Kanter 1988;
+the models page of amlab's docs, ``docs/concepts.rst``).
 
 One class serves every vocabulary size. For V = 2 it is the binary network on spins
 ``s = 2x − 1`` with couplings ``W`` (L × L, zero diagonal), energy ``E(s) = −½ sᵀ W s`` and
@@ -262,7 +263,7 @@ def _choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -> str:
 
 
 class Hopfield(MemoryBase):
-    """Classical (V = 2) or Potts (V > 2) Hopfield network (DESIGN §3).
+    """Classical (V = 2) or Potts (V > 2) Hopfield network (Hopfield 1982; Kanter 1988).
 
     Args:
         rule: learning rule, ``"hebbian"``, ``"storkey"`` or ``"pseudoinverse"``
@@ -522,7 +523,8 @@ class Hopfield(MemoryBase):
 
     # -- probabilities and energy -----------------------------------------------------
     def conditional(self, x: torch.Tensor, *, t: float = 0.0) -> torch.Tensor:
-        """``p(x_i = a | x_{−i}) = softmax_a(β h_i^a)``, float64 ``(B, L, V)`` (DESIGN §4).
+        """``p(x_i = a | x_{−i}) = softmax_a(β h_i^a)``, float64 ``(B, L, V)``
+        (the conditional of the entropy probe, ``docs/concepts.rst``).
 
         At β = ∞ this is the zero-temperature limit: one-hot on ``argmax_a h_i^a``, with the
         probability split evenly between values whose fields tie for the maximum.

@@ -1,4 +1,5 @@
-"""Learning rules for the couplings of classical and Potts Hopfield networks (DESIGN §3).
+"""Learning rules for the couplings of classical and Potts Hopfield networks (Hebb 1949;
+Storkey 1997; Personnaz, Guyon and Dreyfus 1985; Kanter 1988).
 
 Every rule acts on *encoded* patterns ``u`` of shape ``(P, L, k)``: one ``k``-dimensional
 vector per position. A binary network (V = 2) uses the spins, ``k = 1``, ``u = 2ξ − 1``; a
@@ -67,7 +68,7 @@ def encode_patterns(patterns: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """Encode int64 tokens ``(P, L)`` as float64 vectors ``(P, L, k)``.
 
     V = 2 gives spins ``s = 2x − 1`` (``k = 1``); V > 2 gives centred one-hot vectors
-    ``δ(x, a) − 1/V`` (``k = V``), the Potts encoding of DESIGN §3.
+    ``δ(x, a) − 1/V`` (``k = V``), the Potts encoding of Kanter (1988).
     """
     if vocab_size == 2:
         return (2.0 * patterns.to(torch.float64) - 1.0).unsqueeze(-1)

@@ -32,7 +32,7 @@ import pandas as pd
 from rich.progress import Progress
 
 from amlab._validation import check_known_fields
-from amlab.experiment import write_json_atomic
+from amlab.experiment import MANIFEST, record_outputs, write_json_atomic
 
 __all__ = [
     "MANIFEST",
@@ -46,9 +46,6 @@ __all__ = [
     "writable_dir",
     "write_table",
 ]
-
-MANIFEST = ".amlab-outputs.json"
-"""File in a results folder that lists what amlab wrote there (for ``--overwrite``)."""
 
 C = TypeVar("C")
 
@@ -162,10 +159,3 @@ def prepare_out_dir(out_dir: str | Path, *, overwrite: bool = False, flag: str =
         (out / name).unlink(missing_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)
     return out
-
-
-def record_outputs(out_dir: str | Path, paths: Iterable[Path]) -> Path:
-    """List the files a study wrote in ``out_dir``'s manifest (what ``--overwrite`` removes)."""
-    out = Path(out_dir)
-    names = sorted({Path(p).name for p in paths if Path(p).parent.resolve() == out.resolve()})
-    return write_json_atomic(names, out / MANIFEST)

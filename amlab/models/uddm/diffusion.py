@@ -48,6 +48,7 @@ __all__ = [
     "loss_density",
     "nelbo",
     "sample_times",
+    "x0_cross_entropy",
 ]
 
 #: ``denoiser(x_t (B, L) int64, t (B,) float) -> log x̂ (B, L, V)``.
@@ -402,3 +403,22 @@ def discrete_time_nelbo(
         "prior": prior,
     }
     return _estimate(per_seq.mean(1), per_seq[0], parts, batch * length)
+
+
+def x0_cross_entropy(
+    denoiser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x0: torch.Tensor,
+    *,
+    schedule: LogLinearSchedule,
+    generator: torch.Generator | None,
+    vocab_size: int,
+    t_min: float,
+) -> torch.Tensor:
+    """``E_t E_{x_t ~ q(·|x_0)} −log x̂(x_0 | x_t)`` per token, t as in :func:`diffusion_loss`.
+
+    Its minimiser is the full posterior ``p(x_0 | x_t)`` (the empirical posterior twin on a
+    finite set), not the leave-one-out conditional that minimises the bound.
+    """
+    t = sample_times(x0.shape[0], generator, t_min=t_min, device=x0.device)
+    x_t = corrupt(x0, t, vocab_size, schedule=schedule, generator=generator).x_t
+    return -denoiser(x_t, t).gather(-1, x0[..., None]).mean()

@@ -5,7 +5,8 @@ One function, :func:`train`, runs on a CPU, on one GPU, or on several devices un
 CPU). The recipe:
 
 * the objective is the continuous-time bound (:func:`diffusion_loss`), optionally after a
-  warm start of ``x0_steps`` steps on the x_0 cross-entropy (:func:`x0_cross_entropy`); a
+  warm start of ``x0_steps`` steps on the x_0 cross-entropy
+  (:func:`~amlab.models.uddm.diffusion.x0_cross_entropy`); a
   run always ends on the bound, which teaches the leave-one-out conditional that retrieval
   needs (the cross-entropy teaches the full posterior, which copies its input);
 * AdamW, weight decay on matrices only, a linear warm-up of ``warmup`` steps and then a
@@ -31,12 +32,11 @@ and ``micro_batch = b`` (which accumulates the two blocks' gradients).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +49,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.nn.parallel import DistributedDataParallel
 
 from amlab._validation import as_tokens, check_positive_int
-from amlab.corruption import LogLinearSchedule, corrupt
+from amlab.corruption import LogLinearSchedule
 from amlab.device import autocast, default_device, make_generator
 from amlab.models.uddm.checkpoint import (
     CheckpointError,
@@ -60,13 +60,8 @@ from amlab.models.uddm.checkpoint import (
     save_checkpoint,
 )
 from amlab.models.uddm.config import DenoiserConfig
-from amlab.models.uddm.diffusion import (
-    NelboEstimate,
-    as_denoiser,
-    diffusion_loss,
-    nelbo,
-    sample_times,
-)
+from amlab.models.uddm.diffusion import as_denoiser, diffusion_loss, x0_cross_entropy
+from amlab.models.uddm.evaluation import input_token_probability, validation_nelbo, validation_record
 from amlab.models.uddm.network import Denoiser
 from amlab.models.uddm.train_config import _NOT_HASHED, TrainConfig
 
@@ -247,113 +242,6 @@ def _block_slices(batch: int, micro: int, world: _World) -> list[tuple[int, slic
     return [(b, slice(b * micro, (b + 1) * micro)) for b in range(first, first + per_rank)]
 
 
-def x0_cross_entropy(
-    denoiser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    x0: torch.Tensor,
-    *,
-    schedule: LogLinearSchedule,
-    generator: torch.Generator | None,
-    vocab_size: int,
-    t_min: float,
-) -> torch.Tensor:
-    """``E_t E_{x_t ~ q(·|x_0)} −log x̂(x_0 | x_t)`` per token, t as in :func:`diffusion_loss`.
-
-    Its minimiser is the full posterior ``p(x_0 | x_t)`` (the empirical posterior twin on a
-    finite set), not the leave-one-out conditional that minimises the bound.
-    """
-    t = sample_times(x0.shape[0], generator, t_min=t_min, device=x0.device)
-    x_t = corrupt(x0, t, vocab_size, schedule=schedule, generator=generator).x_t
-    return -denoiser(x_t, t).gather(-1, x0[..., None]).mean()
-
-
-@torch.no_grad()
-def validation_nelbo(
-    ema: Denoiser,
-    val: torch.Tensor,
-    *,
-    schedule: LogLinearSchedule,
-    seed: int,
-    micro_batch: int,
-    n_samples: int = 1,
-) -> NelboEstimate:
-    """Per-token NELBO of ``val`` under the network ``ema``, with its error.
-
-    Evaluated ``micro_batch`` sequences at a time (under :func:`amlab.device.autocast`) and
-    merged; the corruption comes from a generator seeded with ``seed``.
-    """
-    device = next(ema.parameters()).device
-    gen = make_generator(seed, device)
-    denoiser = as_denoiser(ema, validate=False)
-    parts = []
-    with autocast(device):
-        for chunk in val.to(device).split(micro_batch):
-            parts.append(
-                nelbo(
-                    denoiser,
-                    chunk,
-                    schedule=schedule,
-                    generator=gen,
-                    n_samples=n_samples,
-                    vocab_size=ema.config.vocab_size,
-                )
-            )
-    return NelboEstimate.merge(parts)
-
-
-@torch.no_grad()
-def input_token_probability(
-    ema: Denoiser, seqs: torch.Tensor, *, micro_batch: int, t: float = 1e-5
-) -> float:
-    """Mean probability ``p_θ(x_0^ℓ = x^ℓ | x, t)`` the network gives each *input* token of
-    clean sequences ``x`` at level ``t`` (default ``t_0 = 10⁻⁵``).
-
-    Near 1 on held-out sequences means the network copies its input (the full posterior of a
-    cross-entropy-trained network); a network that learned the leave-one-out conditional
-    gives an unseen token what its context predicts.
-    """
-    device = next(ema.parameters()).device
-    denoiser = as_denoiser(ema, validate=False)
-    total, count = 0.0, 0
-    with autocast(device):
-        for chunk in seqs.to(device).split(micro_batch):
-            times = torch.full((chunk.shape[0],), t, device=device)
-            logp = denoiser(chunk, times).float().gather(-1, chunk[..., None])
-            total += float(logp.exp().sum())
-            count += chunk.numel()
-    return total / count
-
-
-def validation_record(
-    ema: Denoiser,
-    train_seqs: torch.Tensor,
-    val: torch.Tensor | None,
-    *,
-    schedule: LogLinearSchedule,
-    seed: int,
-    micro_batch: int,
-    step: int,
-    eval_seqs: int,
-    n_train: int,
-) -> dict[str, float]:
-    """One entry of the validation history: where the network stands between the two regimes.
-
-    ``nelbo`` ± ``stderr`` and ``input_prob`` (:func:`input_token_probability`) on the held-out
-    sequences (when given); ``train_nelbo`` ± ``train_stderr`` on the first ``eval_seqs``
-    training sequences against ``memorisation_nelbo = ln N / L``, the NELBO of a perfect
-    memoriser of the ``N`` training sequences (the leave-one-out twin).
-    """
-    record: dict[str, float] = {"step": step}
-    kwargs = dict(schedule=schedule, seed=seed, micro_batch=micro_batch)
-    if val is not None:
-        est = validation_nelbo(ema, val, **kwargs)
-        record.update(nelbo=est.value, stderr=est.stderr)
-        record["input_prob"] = input_token_probability(ema, val, micro_batch=micro_batch)
-    train_est = validation_nelbo(ema, train_seqs[:eval_seqs], **kwargs)
-    record.update(train_nelbo=train_est.value, train_stderr=train_est.stderr)
-    record["memorisation_nelbo"] = math.log(n_train) / train_seqs.shape[1]
-    return record
-
-
 def _progress(show: bool) -> Progress:
     return Progress(
         TextColumn("[bold]UDDM[/]"),
@@ -378,6 +266,7 @@ def train(
     out_dir: str | Path | None = None,
     resume: bool = True,
     progress: bool = True,
+    data_source: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train a denoiser on ``train_seqs`` with the continuous-time UDLM bound.
 
@@ -394,6 +283,8 @@ def train(
         resume: continue from the checkpoint in ``out_dir`` if there is one (it must come from
             the same configuration and data); ``False`` starts afresh and overwrites it.
         progress: show a progress bar (rank 0 only).
+        data_source: where ``train_seqs`` came from (:meth:`amlab.data.source.TextSource.to_dict`),
+            stored in the checkpoint so that later commands rebuild the same sequences.
 
     Raises:
         ValueError: bad sequences or configuration; :class:`CheckpointError` when the checkpoint
@@ -422,7 +313,7 @@ def train(
     world = _setup_world(config.device)
     try:
         with _private_rng(world.device):
-            return _run(config, dcfg, seqs, val, tokenizer, out_dir, resume, progress, world)
+            return _run(config, dcfg, seqs, val, tokenizer, out_dir, resume, progress, world, data_source)
     finally:
         if world.owns_group:
             dist.destroy_process_group()
@@ -438,6 +329,7 @@ def _run(
     resume: bool,
     show: bool,
     world: _World,
+    data_source: dict[str, Any] | None,
 ) -> TrainResult:
     device = world.device
     micro = config.micro_batch or config.batch_size // world.size
@@ -459,6 +351,7 @@ def _run(
         "tokenizer": tokenizer.to_dict() if tokenizer is not None else None,
         "config_hash": config.config_hash(),
         "data_hash": data_hash(seqs),
+        "data_source": data_source,
         "n_train": int(seqs.shape[0]),
         "seq_len": int(seqs.shape[1]),
         "world_size": world.size,

@@ -3,13 +3,13 @@
 Nested training subsets of one corpus — ``N`` from :attr:`TransitionConfig.n_grid`, every
 subset containing the smaller ones (:func:`amlab.data.nested_split`) — and one model per N
 (a UDDM of fixed size trained for a fixed number of steps, and optionally the Hopfield
-family on the same sequences). Per point (:mod:`amlab.studies.transition_point`): train and
+family on the same sequences). Per point (:mod:`amlab.studies.transition.point`): train and
 test token recovery at every level with error bars, fixed-point rates on train / test /
 random sequences, the probe of :mod:`amlab.probe` (entropies, gap, copies, verdict), and for
 a UDDM the validation NELBO and the training-set NELBO against its memorisation optimum
 ``ln N / L``. Points run in parallel (:mod:`amlab.studies.backends`) and are cached under a
 hash of what determines them, so a finished point is never recomputed and an interrupted
-sweep resumes. ``N*`` is then estimated three ways (:mod:`amlab.studies.transition_estimate`).
+sweep resumes. ``N*`` is then estimated three ways (:mod:`amlab.studies.transition.analysis`).
 
 The tables :func:`write` stores (columns in :data:`TABLE_COLUMNS` and :data:`POINT_COLUMNS`):
 
@@ -18,7 +18,7 @@ The tables :func:`write` stores (columns in :data:`TABLE_COLUMNS` and :data:`POI
 * ``entropy_hist.csv`` — token-entropy histogram counts per model × N × series × bin;
 * ``n_star.csv`` — ``N*`` per model and method.
 
-Every figure is drawn from these tables (:mod:`amlab.studies.transition_plots`).
+Every figure is drawn from these tables (:mod:`amlab.studies.transition.plots`).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from amlab.models.registry import parse_model_names
 from amlab.studies.backends import Backend, run_points
 from amlab.studies.base import read_table, record_outputs, save_config, write_table
 from amlab.probe import VerdictRule, judge
-from amlab.studies.transition_estimate import agreement, estimate_n_star, recovery_regime, verdict_agreement
-from amlab.studies.transition_point import HIST_BINS, PointSpec, evaluate_point, parse_size
+from amlab.studies.transition.analysis import agreement, estimate_n_star, recovery_regime, verdict_agreement
+from amlab.studies.transition.point import HIST_BINS, PointSpec, evaluate_point, parse_size
 from amlab.trials import DEFAULT_LEVELS
 
 __all__ = [
@@ -435,7 +435,7 @@ def n_star_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def write(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Store the results, the four tables and every figure drawn from the stored tables."""
-    from amlab.studies import transition_plots as plots
+    from amlab.studies.transition import plots
 
     out = Path(out_dir)
     config = TransitionConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in results["config"].items()})

@@ -18,7 +18,7 @@ Per model and ``P`` it records the attractors of each label (stored, generalised
 spurious), every basin's size, the fraction of the starts that flow into stored patterns, the
 mean Hamming radius of each stored basin and each attractor's height: the energy where the
 model has one, else the negative log conditional likelihood ``−Σ_ℓ log p(x_ℓ | x_−ℓ)``.
-:mod:`amlab.studies.attractor_plots` draws the figures from the stored tables.
+:mod:`amlab.studies.attractors.plots` draws the figures from the stored tables.
 """
 
 from __future__ import annotations
@@ -318,7 +318,7 @@ def run(config: GraphConfig, *, progress: Progress | None = None) -> dict[str, A
 # -- storing ---------------------------------------------------------------------------------
 def write(results: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Store the JSON summary, the tidy tables, one GraphML per model, then draw the figures."""
-    from amlab.studies.attractor_plots import draw_all
+    from amlab.studies.attractors.plots import draw_all
 
     out = Path(out_dir)
     config = GraphConfig(**{

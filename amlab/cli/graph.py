@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from amlab._cli_common import console, fail, progress
+from amlab.cli.common import console, fail, progress
 
 __all__ = ["graph_command"]
 
@@ -55,7 +55,7 @@ def graph_command(
     ),
 ) -> None:
     """Attractor landscapes of energy-based and likelihood-based memories on the same patterns."""
-    from amlab.studies import attractors as study
+    from amlab.studies.attractors import study
     from amlab.studies.base import prepare_out_dir
 
     try:

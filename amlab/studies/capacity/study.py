@@ -37,14 +37,14 @@ from rich.progress import Progress
 from amlab.corruption import corrupt
 from amlab.experiment import provenance, write_json_atomic
 from amlab.studies.base import record_outputs, write_table
-from amlab.studies.capacity_analysis import (
+from amlab.studies.capacity.analysis import (
     EXPERIMENTS,
     dense_fits,
     fss_fit,
     radius_from_curve,
     summary_rows,
 )
-from amlab.studies.capacity_plots import plot_all
+from amlab.studies.capacity.plots import plot_all
 
 __all__ = ["CapacityConfig", "overlap", "run", "write"]
 
@@ -302,7 +302,7 @@ def run(config: CapacityConfig, *, progress: Progress | None = None) -> dict[str
         seconds[name] = time.perf_counter() - start
         if task is not None:
             progress.update(task, advance=1, description=f"capacity · {name}")
-    from amlab.studies.capacity_analysis import add_predictions
+    from amlab.studies.capacity.analysis import add_predictions
 
     rows = add_predictions(runner.rows, config)
     fits: dict[str, Any] = {}

@@ -1,7 +1,7 @@
 """Predictions and fits of the ``capacity`` study (:mod:`amlab.studies.capacity`).
 
 Every prediction comes from :mod:`amlab.theory`; every fit works on the tidy rows. The
-figures are drawn from the stored tables by :mod:`amlab.studies.capacity_plots`.
+figures are drawn from the stored tables by :mod:`amlab.studies.capacity.plots`.
 """
 
 from __future__ import annotations

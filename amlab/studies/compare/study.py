@@ -52,8 +52,9 @@ class CompareConfig:
         source: ``"text"`` (the bundled Shakespeare slice, or ``data``) or ``"random"``
             (i.i.d. uniform patterns over ``vocab_size`` tokens).
         data: a text file to read instead of the bundled slice.
-        packed: cut the text into consecutive L-character chunks of the running text instead
-            of one sequence per line (:func:`amlab.data.cut_sequences` states both rules).
+        packed: cut the text into consecutive L-character chunks of the running text (the
+            default, as in every amlab command) instead of one sequence per line
+            (:func:`amlab.data.cut_sequences` states both rules); random patterns ignore it.
         encoding: the character encoding of ``data``.
         seq_len: L.
         vocab_size: V of random patterns (default 2); text sets V from its characters (a
@@ -69,7 +70,7 @@ class CompareConfig:
     models: tuple[str, ...] = ("hopfield", "dense", "modern", "pl")
     source: Literal["text", "random"] = "text"
     data: str | None = None
-    packed: bool = False
+    packed: bool = True
     encoding: str = "utf-8"
     seq_len: int = 32
     vocab_size: int | None = None
@@ -92,8 +93,8 @@ class CompareConfig:
                 object.__setattr__(self, "vocab_size", 2)
             if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int) or self.vocab_size < 2:
                 raise ValueError(f"vocab_size must be an integer of at least 2, got {self.vocab_size!r}")
-        if self.source == "random" and (self.data is not None or self.packed):
-            raise ValueError("random patterns take no text file (data) and no packing (packed)")
+        if self.source == "random" and self.data is not None:
+            raise ValueError("random patterns take no text file (data)")
         if not self.ts:
             raise ValueError("ts names no corruption level")
         for t in self.ts:

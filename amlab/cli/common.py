@@ -35,10 +35,12 @@ from rich.progress import (
 )
 
 __all__ = [
+    "Cut",
     "Device",
     "Preset",
     "TokenizerKind",
     "console",
+    "cut_option",
     "device_name",
     "fail",
     "progress",
@@ -62,6 +64,23 @@ class TokenizerKind(str, enum.Enum):
 
     char = "char"
     bpe = "bpe"
+
+
+class Cut(str, enum.Enum):
+    """How text becomes sequences: ``packed`` chunks of L tokens or one sequence per ``lines``."""
+
+    packed = "packed"
+    lines = "lines"
+
+
+def cut_option(default: str = "packed") -> Any:
+    """The one ``--cut`` flag of every command that reads text, with its one default."""
+    return typer.Option(
+        None, "--cut",
+        help=f"How text becomes sequences: packed = consecutive chunks of L tokens (newlines read as "
+        f"spaces); lines = one sequence per line (lines longer than L, or shorter than L/2, are "
+        f"dropped and counted). Default: {default}.",
+    )
 
 
 class Preset(str, enum.Enum):

@@ -3,6 +3,7 @@ and :mod:`amlab.probe` (flags → config → output folder checked → run → w
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from amlab._cli_common import TokenizerKind, console, fail, progress
+from amlab.cli.common import Cut, TokenizerKind, console, cut_option, fail, progress
 
 
 class Backend(str, enum.Enum):
@@ -19,13 +20,6 @@ class Backend(str, enum.Enum):
 
     local = "local"
     ray = "ray"
-
-
-class Cut(str, enum.Enum):
-    """How text becomes sequences: ``packed`` chunks of L tokens or one sequence per ``lines``."""
-
-    packed = "packed"
-    lines = "lines"
 
 
 def _numbers(text: str, flag: str, kind: type = float) -> tuple[Any, ...]:
@@ -62,7 +56,7 @@ def sweep_command(
     random: bool = typer.Option(False, "--random", help="I.i.d. uniform random tokens instead of text."),
     vocab_size: int = typer.Option(8, "--vocab-size", "-V", help="V of --random data."),
     seq_len: int = typer.Option(32, "--seq-len", "-L", help="Sequence length L."),
-    cut: Cut = typer.Option(Cut.packed, "--cut", help="packed: chunks of L tokens; lines: one line each."),
+    cut: Optional[Cut] = cut_option(),
     tokenizer: TokenizerKind = typer.Option(TokenizerKind.char, "--tokenizer", help="Tokenizer of the text."),
     bpe_vocab_size: int = typer.Option(512, "--bpe-vocab-size", help="V of a BPE tokenizer."),
     n_test: int = typer.Option(128, "--n-test", help="Held-out test sequences."),
@@ -91,7 +85,7 @@ def sweep_command(
     """The memorisation-to-generalisation sweep: one model per training set size N, measured
     by token recovery, fixed points, the entropy probe and the NELBO. Finished points are
     cached, so the same command run again resumes."""
-    from amlab.studies import transition as study
+    from amlab.studies.transition import study
     from amlab.studies.base import load_config, prepare_out_dir
 
     try:
@@ -105,7 +99,7 @@ def sweep_command(
                 n_grid=_numbers(n_grid, "--n-grid", int),
                 source="random" if random else ("hf" if hf else "text"),
                 data=None if data is None else str(data), hf_name=hf, hf_column=hf_column, hf_rows=hf_rows,
-                tokenizer=tokenizer.value, bpe_vocab_size=bpe_vocab_size, mode=cut.value,
+                tokenizer=tokenizer.value, bpe_vocab_size=bpe_vocab_size, mode=(cut or Cut.packed).value,
                 seq_len=seq_len, vocab_size=vocab_size, n_test=n_test, n_eval=n_eval, n_random=n_random,
                 n_generated=n_generated, ts=_numbers(ts, "--ts"), t_ref=t_ref, steps=steps,
                 batch_size=batch_size, lr=lr, x0_steps=x0_steps, seed=seed,
@@ -140,15 +134,16 @@ def sweep_command(
 
 
 def probe_command(
-    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A UDDM checkpoint folder (amlab train)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="The text file it was trained on (default: the bundled slice)."),
-    seq_len: int = typer.Option(32, "--seq-len", "-L", help="Sequence length L used in training."),
-    tokenizer: TokenizerKind = typer.Option(TokenizerKind.char, "--tokenizer", help="Tokenizer used in training."),
-    bpe_vocab_size: int = typer.Option(512, "--bpe-vocab-size", help="V of a BPE tokenizer."),
-    packed: bool = typer.Option(False, "--packed", help="The text was cut into packed chunks in training."),
-    n_train: Optional[int] = typer.Option(None, "--n-train", help="Training subset N used in training (default: the whole pool)."),
-    n_test: int = typer.Option(256, "--n-test", help="Held-out sequences of the training split."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the training split; also seeds the probe."),
+    checkpoint_arg: Optional[Path] = typer.Argument(None, metavar="CHECKPOINT", help="A UDDM checkpoint folder (amlab train)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="The same, as a flag."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Override: the text file (default: the one the checkpoint records)."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", "-L", help="Override: sequence length L."),
+    tokenizer: Optional[TokenizerKind] = typer.Option(None, "--tokenizer", help="Override: the tokenizer kind."),
+    bpe_vocab_size: Optional[int] = typer.Option(None, "--bpe-vocab-size", help="Override: V of a BPE tokenizer."),
+    cut: Optional[Cut] = cut_option("what the checkpoint records, else packed"),
+    n_train: Optional[int] = typer.Option(None, "--n-train", help="Override: the training subset N."),
+    n_test: Optional[int] = typer.Option(None, "--n-test", help="Override: held-out sequences of the split."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override: seed of the split; also seeds the probe."),
     n_probe: int = typer.Option(64, "--n-probe", help="Training sequences to probe."),
     n_generated: int = typer.Option(64, "--n-generated", help="Sequences to generate."),
     n_random: int = typer.Option(64, "--n-random", help="Random control sequences."),
@@ -157,8 +152,9 @@ def probe_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the amlab results already in --out."),
 ) -> None:
     """Is this model memorising? Entropy probe and regime verdict of one trained UDDM on its
-    own training sequences (rebuilt from the same data flags as amlab train)."""
-    from amlab.data import nested_split, text_sequences
+    own training sequences, rebuilt from what the checkpoint records (data flags only override,
+    with a warning where they disagree)."""
+    from amlab.data import tokenizer_from_dict
     from amlab.experiment import provenance
     from amlab.models.uddm.checkpoint import data_hash, load_checkpoint
     from amlab.models.uddm.memory import UDDM
@@ -166,24 +162,32 @@ def probe_command(
     from amlab.studies.base import prepare_out_dir
 
     try:
+        where = _one_checkpoint(checkpoint_arg, checkpoint)
         out_dir = None if out is None else prepare_out_dir(out, overwrite=overwrite)
-        memory = UDDM.from_checkpoint(checkpoint)
-        seqs, _ = text_sequences(
-            data, seq_len=seq_len, tokenizer=tokenizer.value, bpe_vocab_size=bpe_vocab_size,
-            mode="packed" if packed else "lines",
-        )
-        split = nested_split(seqs, n_test, seed=seed)
-        train = split.train_pool if n_train is None else split.train(n_train)
-        trained_on = load_checkpoint(checkpoint).meta.get("data_hash")
-        if trained_on is not None and trained_on != data_hash(train):
+        memory = UDDM.from_checkpoint(where)
+        meta = load_checkpoint(where, prefixes=("none.",)).meta
+        overrides = {
+            "path": None if data is None else str(data), "seq_len": seq_len,
+            "tokenizer": None if tokenizer is None else tokenizer.value, "bpe_vocab_size": bpe_vocab_size,
+            "cut": None if cut is None else cut.value, "n_train": n_train, "n_test": n_test, "seed": seed,
+        }
+        source, disagree = _probe_source(meta, overrides)
+        for line in disagree:
+            console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"data: {source.describe()}", markup=False, highlight=False, soft_wrap=True)
+        refit = any(overrides[k] is not None for k in ("path", "tokenizer", "bpe_vocab_size"))
+        saved = meta.get("tokenizer")
+        split = source.load(None if refit or not saved else tokenizer_from_dict(saved))
+        trained_on = meta.get("data_hash")
+        if trained_on is not None and trained_on != data_hash(split.train):
             raise ValueError(
-                "these flags do not rebuild the training sequences of the checkpoint (data hash "
-                "differs): pass the --data, --seq-len, --tokenizer, --packed, --n-train, --n-test "
-                "and --seed it was trained with"
+                "these sequences are not the training sequences of the checkpoint (data hash "
+                "differs): drop the overriding flags, or pass the --data, --seq-len, --tokenizer, "
+                "--cut, --n-train, --n-test and --seed it was trained with"
             )
         report = probe(
-            memory, train[:n_probe], split.test[:n_probe], n_generated=n_generated, copies_of=train,
-            n_random=n_random, n_recovery=n_recovery, seed=seed,
+            memory, split.train[:n_probe], split.test[:n_probe], n_generated=n_generated,
+            copies_of=split.train, n_random=n_random, n_recovery=n_recovery, seed=source.seed,
         )
     except (ValueError, ImportError) as err:
         fail(str(err))
@@ -198,5 +202,36 @@ def probe_command(
         markup=False, highlight=False,
     )
     if out_dir is not None:
-        paths = write(report, out_dir, extra={"provenance": provenance(), "checkpoint": str(checkpoint)})
+        paths = write(report, out_dir, extra={"provenance": provenance(), "checkpoint": str(where)})
         console.print(f"results: {paths['json']}", markup=False, highlight=False)
+
+
+def _one_checkpoint(positional: Optional[Path], flag: Optional[Path]) -> Path:
+    if positional is None and flag is None:
+        raise ValueError("name the checkpoint to probe: amlab probe CHECKPOINT (or --checkpoint)")
+    if positional is not None and flag is not None and positional != flag:
+        raise ValueError(f"two checkpoints named ({positional} and --checkpoint {flag}); give one")
+    return positional or flag  # type: ignore[return-value]
+
+
+def _probe_source(meta: dict[str, Any], overrides: dict[str, Any]) -> tuple[Any, list[str]]:
+    """The text source a probe rebuilds: the checkpoint's record with the given flags on top,
+    and a sentence for every flag that disagrees with the record."""
+    from amlab.data.source import TextSource
+
+    flags = {"path": "--data", "seq_len": "--seq-len", "tokenizer": "--tokenizer",
+             "bpe_vocab_size": "--bpe-vocab-size", "cut": "--cut", "n_train": "--n-train",
+             "n_test": "--n-test", "seed": "--seed"}  # fmt: skip
+    recorded = meta.get("data_source")
+    base = TextSource.from_dict(recorded) if recorded else TextSource(seq_len=int(meta.get("seq_len", 32)))
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given.get("path") is not None:
+        given["path"] = TextSource(path=given["path"]).path
+    disagree = [
+        f"{flags[k]} {v} differs from what the checkpoint records ({getattr(base, k)!r}); probing with {flags[k]}"
+        for k, v in given.items() if recorded and getattr(base, k) != v
+    ]
+    changes = dict(given)
+    if "path" in changes:
+        changes["hf"] = None
+    return dataclasses.replace(base, **changes), disagree

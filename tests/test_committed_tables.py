@@ -1,0 +1,42 @@
+"""The committed transition tables are what today's code writes from their stored results.
+
+A refactor that changes a number fails here: every table of ``experiments/transition/*`` is
+rebuilt from the ``results.json`` beside it (the measured points), and ``N*`` is estimated
+again from the rebuilt tables, then compared with what is committed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from amlab.studies.base import read_table, write_table
+from amlab.studies.transition import study
+from amlab.studies.transition.analysis import estimate_n_star
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments" / "transition"
+RUNS = sorted(p.parent.name for p in EXPERIMENTS.glob("*/results.json"))
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_tables_rebuild_from_their_results(tmp_path: Path, run: str) -> None:
+    results = json.loads((EXPERIMENTS / run / "results.json").read_text(encoding="utf-8"))
+    for rows, name in ((study.table_rows, "transition.csv"), (study.point_rows, "points.csv"),
+                       (study.n_star_rows, "n_star.csv")):  # fmt: skip
+        rebuilt = read_table(write_table(rows(results), tmp_path / name))
+        pd.testing.assert_frame_equal(rebuilt, read_table(EXPERIMENTS / run / name), check_dtype=False)
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_n_star_is_estimated_again_from_the_tables(run: str) -> None:
+    results = json.loads((EXPERIMENTS / run / "results.json").read_text(encoding="utf-8"))
+    config = results["config"]
+    table, points = pd.DataFrame(study.table_rows(results)), pd.DataFrame(study.point_rows(results))
+    for (model, size), mine in points.groupby(["model", "size"], sort=False):
+        label = f"{model}-{size}" if size else model
+        rows = table[(table["model"] == model) & (table["size"] == size)]
+        found = [e.to_dict() for e in estimate_n_star(rows, mine, t_ref=config["t_ref"], seed=config["seed"])]
+        assert json.dumps(found, sort_keys=True) == json.dumps(results["n_star"][label], sort_keys=True), label
