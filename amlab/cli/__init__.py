@@ -36,6 +36,3 @@ app.command("sweep")(sweep_command)
 app.command("probe")(probe_command)
 app.command("graph")(graph_command)
 app.command("capacity")(capacity_command)
-
-if __name__ == "__main__":
-    app()
