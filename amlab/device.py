@@ -7,7 +7,11 @@ from typing import ContextManager
 
 import torch
 
-__all__ = ["default_device", "autocast", "make_generator"]
+__all__ = ["PRECISIONS", "autocast", "cpu_has_bf16", "default_device", "make_generator"]
+
+#: The arithmetic a training run may ask for: ``"auto"`` (bf16 autocast on CUDA, fp32 on the
+#: CPU), ``"fp32"`` everywhere, or ``"bf16"`` autocast on either device.
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def default_device(prefer: str | torch.device | None = None) -> torch.device:
@@ -20,10 +24,26 @@ def default_device(prefer: str | torch.device | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def autocast(device: torch.device) -> ContextManager[object]:
-    """bf16 autocast on CUDA, plain fp32 on CPU."""
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+def cpu_has_bf16() -> bool:
+    """Whether this CPU reports native bf16 arithmetic (``avx512_bf16`` or ``amx_bf16``)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast(device: torch.device, precision: str = "auto") -> ContextManager[object]:
+    """The autocast context of ``precision`` on ``device`` (one of :data:`PRECISIONS`).
+
+    ``"auto"`` is bf16 autocast on CUDA and plain fp32 on the CPU; ``"bf16"`` asks for bf16
+    autocast on either; ``"fp32"`` for none.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

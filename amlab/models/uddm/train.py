@@ -15,7 +15,8 @@ CPU). The recipe:
   the usual ramp ``min(ema_decay, (1 + s)/(10 + s))`` so short runs are not dominated by the
   initial weights. Validation and every downstream use (:class:`amlab.models.uddm.memory.UDDM`)
   read the EMA network;
-* bf16 autocast on CUDA, fp32 on CPU (:func:`amlab.device.autocast`);
+* bf16 autocast on CUDA, fp32 on CPU by default, bf16 on either with ``precision="bf16"``
+  (:func:`amlab.device.autocast`);
 * a fixed number of steps whatever the number N of training sequences.
 
 Randomness is derived, never carried. The examples of step ``s`` are drawn (with
@@ -412,7 +413,7 @@ def _run(
                 last = k == len(blocks) - 1
                 sync = net.no_sync() if (world.size > 1 and not last) else nullcontext()
                 objective = x0_cross_entropy if step < config.x0_steps else diffusion_loss
-                with sync, autocast(device):
+                with sync, autocast(device, config.precision):
                     loss = objective(
                         denoiser,
                         batch[rows],
