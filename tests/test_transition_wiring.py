@@ -1,0 +1,212 @@
+"""The sweep's wiring and the N* rules, pinned by planted answers.
+
+A sweep is run with its points replaced by planted results (train and test recovery at two
+levels, entropies at three), so that reading the wrong split, the wrong level or the wrong
+``t_ref`` anywhere between a point and the tables changes a number these tests know. The
+N* estimators get noise-free planted curves that exercise one rule each.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from amlab.stats import Estimate
+from amlab.studies import transition as study
+from amlab.studies.transition_estimate import estimate_n_star
+
+T_REF, T_OTHER, T_CLEAN = 0.1, 0.25, 1e-5
+VOCAB = 8
+GRID = tuple(2**k for k in range(3, 13))
+CENTRE = 7.0  # log₂ N* of the planted transition: N* = 128
+
+
+def _s(n: int) -> float:
+    """The planted transition: 0 well below N* = 128, 1 well above (log₂ N width 0.25)."""
+    return 1.0 / (1.0 + math.exp(-(math.log2(n) - CENTRE) / 0.25))
+
+
+def planted_recovery(n: int) -> dict[tuple[str, float], float]:
+    """Train recovery steps from 1 to 0.3 at N* at t_ref; test stays at 0.3. At the other
+    level the splits are flat and inverted (train 0.2, test 0.9): no step, no gap."""
+    return {("train", T_REF): 1.0 - 0.7 * _s(n), ("test", T_REF): 0.3,
+            ("train", T_OTHER): 0.2, ("test", T_OTHER): 0.9}
+
+
+def planted_entropy(n: int) -> dict[tuple[str, float], float]:
+    """At t_ref the training entropy rises from 0.5 to 2 nats through N* while the generated
+    sequences stay at 2 (contrast 0.75 → 0); on clean input every split sits at 1 nat, and at
+    the other level training tokens are as uncertain as generated ones."""
+    return {("train", T_REF): 0.5 + 1.5 * _s(n), ("test", T_REF): 1.8, ("generated", T_REF): 2.0,
+            ("train", T_CLEAN): 1.0, ("test", T_CLEAN): 1.0, ("generated", T_CLEAN): 1.0,
+            ("train", T_OTHER): 2.0, ("test", T_OTHER): 2.0, ("generated", T_OTHER): 2.0}
+
+
+def planted_nelbo(n: int) -> float:
+    """A validation NELBO whose parabola peaks at N = 256."""
+    return 5.0 - 0.2 * (math.log2(n) - 8.0) ** 2
+
+
+def _est(value: float, se: float = 0.01, n: int = 128, method: str = "t") -> dict:
+    return Estimate(value, se, value - 2 * se, value + 2 * se, n, method=method).to_dict()
+
+
+def planted_point(spec) -> dict:
+    """A point result in :func:`evaluate_point`'s layout, with the planted numbers."""
+    n, rec, ent = spec.n_train, planted_recovery(spec.n_train), planted_entropy(spec.n_train)
+    levels = (T_REF, T_OTHER)
+
+    def curve(split: str) -> dict:
+        return {"points": [{"t": t, "n_sequences": 128, "recovery": _est(rec[(split, t)]),
+                            "unstable": _est(0.0), "exact": _est(0.0)} for t in levels]}
+
+    ts = [T_CLEAN, *levels]
+    means = {split: [_est(ent[(split, t)]) for t in ts] for split in ("train", "test", "generated")}
+    return {
+        "model": spec.model, "size": spec.size, "label": spec.label, "n_train": n,
+        "n_params": None, "fit_seconds": 0.0, "eval_seconds": 0.0, "computed": True,
+        "recovery": {"train": curve("train"), "test": curve("test")},
+        "fixed_points": {"train": _est(1.0), "test": _est(_s(n)), "random": _est(0.0)},
+        "probe": {
+            "vocab_size": VOCAB,
+            "entropy": {"ts": ts, "means": means, "gap": [_est(0.0) for _ in ts]},
+            "held": {k: _est(0.0, method="wilson") for k in ("train", "generated", "random")},
+            "by_recovery": [], "copies": _est(0.0), "hamming": {"mean": 5.0},
+        },
+        "test_by_recovery": None,
+        "nelbo": {"test": {"value": planted_nelbo(n), "stderr": 0.02}, "train": None,
+                  "ln_n_over_l": math.log(n) / 8, "input_prob_test": None, "input_prob_train": None},
+    }
+
+
+@pytest.fixture(scope="module")
+def planted_sweep(tmp_path_factory):
+    config = study.TransitionConfig(
+        models=("hopfield",), source="random", vocab_size=VOCAB, seq_len=8, n_grid=GRID,
+        n_test=4, ts=(T_REF, T_OTHER), t_ref=T_REF,
+        cache_dir=str(tmp_path_factory.mktemp("cache")),
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(study, "run_points", lambda fn, specs, **kw: [planted_point(s) for s in specs])
+        results = study.run(config)
+    return results, pd.DataFrame(study.table_rows(results)), pd.DataFrame(study.point_rows(results))
+
+
+def test_the_table_holds_each_split_and_level_where_it_was_planted(planted_sweep):
+    _, table, _ = planted_sweep
+    for n in GRID:
+        mine = table[table["n_train"] == n]
+        for (split, t), value in planted_recovery(n).items():
+            (row,) = mine[(mine["split"] == split) & np.isclose(mine["t"], t)].itertuples()
+            assert row.recovery == pytest.approx(value), (n, split, t)
+        for (split, t), value in planted_entropy(n).items():
+            (row,) = mine[(mine["split"] == split) & np.isclose(mine["t"], t)].itertuples()
+            assert row.entropy == pytest.approx(value), (n, split, t)
+        fixed = mine[mine["t"] == 0].set_index("split")["fixed_point"]
+        assert fixed.to_dict() == pytest.approx({"train": 1.0, "test": _s(n), "random": 0.0})
+
+
+def test_the_regime_and_verdict_are_read_at_t_ref_from_the_right_splits(planted_sweep):
+    """Below N* train recovery leads test by 0.4–0.7 at t_ref (memorising) and the training
+    entropy sits well below the generated one; above, both close. Read at the other level
+    (train below test) or at t = 1e-5 (no contrast), every point would say generalising."""
+    _, _, points = planted_sweep
+    expected = ["memorising" if n <= 128 else "generalising" for n in GRID]
+    assert points["recovery_regime"].tolist() == expected
+    assert points["verdict"].tolist() == expected
+    contrast = [0.75 * (1 - _s(n)) for n in GRID]
+    assert points["contrast"].tolist() == pytest.approx(contrast, abs=1e-9)
+    assert points["nelbo_test"].tolist() == pytest.approx([planted_nelbo(n) for n in GRID])
+
+
+def test_the_sweep_estimates_n_star_at_t_ref(planted_sweep):
+    """The step and the gap close at N* = 128 at t_ref; at the other level the curves are
+    flat. The NELBO parabola peaks at 256."""
+    results, _, _ = planted_sweep
+    found = {e["method"]: e for e in results["n_star"]["hopfield"]}
+    for method in ("plateau", "gap"):
+        e = found[method]
+        assert e["n_star"] is not None, e
+        assert abs(math.log2(e["n_star"]) - CENTRE) < 0.1, e
+        assert e["low"] <= 128 <= e["high"], e
+    assert found["nelbo"]["n_star"] == pytest.approx(256.0)
+    assert results["agreement"]["hopfield verdict"].startswith(
+        f"the entropy verdict agrees with the recovery regime on {len(GRID)} of {len(GRID)} points"
+    )
+
+
+# -- the N* rules on planted curves ----------------------------------------------------------
+X = np.arange(3.0, 13.0)  # log₂ N = 3 … 12
+
+
+def step_curve(x: np.ndarray, *, hi: float = 1.0, lo: float = 0.3, centre: float = 7.0,
+               width: float = 0.5) -> np.ndarray:
+    return lo + (hi - lo) / (1.0 + np.exp((x - centre) / width))
+
+
+def sweep_table(train: np.ndarray, se: np.ndarray | float, test: np.ndarray | None = None) -> pd.DataFrame:
+    """Tidy rows of one model at t = 0.25 (train, and test at a constant 0.2 unless given)."""
+    se = np.broadcast_to(np.asarray(se, dtype=float), train.shape)
+    test = np.full_like(train, 0.2) if test is None else test
+    return pd.DataFrame([
+        {"n_train": int(2**x), "t": 0.25, "split": split, "recovery": v, "recovery_stderr": s}
+        for x, tr, te, s in zip(X, train, test, se) for split, v in (("train", tr), ("test", te))
+    ])
+
+
+def plateau(table: pd.DataFrame, **options):
+    return estimate_n_star(table, None, n_boot=options.pop("n_boot", 50), **options)[0]
+
+
+def test_a_step_below_two_standard_errors_is_no_step():
+    """A planted step of 1.5 s.e. is refused as noise; one of 4 s.e. is found where it is."""
+    se = 0.02
+    small = plateau(sweep_table(step_curve(X, hi=0.3 + 1.5 * se), se))
+    assert math.isnan(small.n_star) and small.note == "no step on the grid", small
+    clear = plateau(sweep_table(step_curve(X, hi=0.3 + 4 * se), se))
+    assert abs(math.log2(clear.n_star) - 7.0) < 0.05, clear
+
+
+def test_a_later_rise_is_left_out_of_the_fit():
+    """Recovery falls through N* = 128 and rises again at large N (a generaliser recovering
+    more as it sees more data): the step is fitted to the descent only, so N* stays at 128
+    and almost every redrawn curve finds it."""
+    curve = step_curve(X) + 0.5 / (1.0 + np.exp(-(X - 11.0) / 0.4))
+    e = plateau(sweep_table(curve, 0.01), n_boot=100)
+    assert abs(math.log2(e.n_star) - 7.0) < 0.05, e
+    assert e.found_fraction >= 0.9 and e.low <= 128 <= e.high, e
+
+
+def test_the_fit_weights_points_by_their_standard_errors():
+    """One point far off the step but with a standard error 50× the others' barely moves a
+    weighted fit; an unweighted one would follow it."""
+    curve, se = step_curve(X), np.full(len(X), 0.01)
+    curve[4], se[4] = 0.45, 0.5  # log₂ N = 7: the step's centre, planted at 0.65
+    e = plateau(sweep_table(curve, se))
+    assert abs(math.log2(e.n_star) - 7.0) < 0.05, e
+
+
+def test_the_gap_estimate_uses_the_train_test_difference():
+    """Train flat at 0.9, test rising from 0.2 to 0.9 through N* = 512: no plateau step, a
+    gap step at 512."""
+    train = np.full(len(X), 0.9)
+    test = 0.9 - step_curve(X, hi=0.7, lo=0.0, centre=9.0)
+    plateau_e, gap_e, _ = estimate_n_star(sweep_table(train, 0.01, test), None, n_boot=50)
+    assert math.isnan(plateau_e.n_star)
+    assert abs(math.log2(gap_e.n_star) - 9.0) < 0.05, gap_e
+
+
+def test_intervals_cover_a_noisy_planted_step_at_their_level():
+    """Over 20 noisy draws of one planted step the 95 % interval holds N* = 128 in at least
+    16 (a binomial(20, 0.95) falls below that with probability 0.3 %)."""
+    rng = np.random.default_rng(7)
+    truth, se = step_curve(X), 0.03
+    hits = sum(
+        (e := plateau(sweep_table(truth + se * rng.standard_normal(len(X)), se), n_boot=40, seed=i))
+        .low <= 128 <= e.high
+        for i in range(20)
+    )
+    assert hits >= 16, hits
