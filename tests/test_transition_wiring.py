@@ -16,7 +16,8 @@ import pytest
 
 from amlab.stats import Estimate
 from amlab.studies import transition as study
-from amlab.studies.transition_estimate import estimate_n_star
+from amlab.studies.transition import study as study_module
+from amlab.studies.transition.analysis import estimate_n_star
 
 T_REF, T_OTHER, T_CLEAN = 0.1, 0.25, 1e-5
 VOCAB = 8
@@ -90,7 +91,7 @@ def planted_sweep(tmp_path_factory):
         cache_dir=str(tmp_path_factory.mktemp("cache")),
     )
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(study, "run_points", lambda fn, specs, **kw: [planted_point(s) for s in specs])
+        mp.setattr(study_module, "run_points", lambda fn, specs, **kw: [planted_point(s) for s in specs])
         results = study.run(config)
     return results, pd.DataFrame(study.table_rows(results)), pd.DataFrame(study.point_rows(results))
 
