@@ -211,3 +211,55 @@ def test_intervals_cover_a_noisy_planted_step_at_their_level():
         for i in range(20)
     )
     assert hits >= 16, hits
+
+
+def test_a_failed_fit_says_so_and_why(monkeypatch):
+    """An optimiser failure is not "no step": the note names it and the optimiser's reason."""
+    from amlab.studies.transition import analysis
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("Optimal parameters not found: the maximum number\n of evaluations is exceeded.")
+
+    monkeypatch.setattr(analysis, "curve_fit", fails)
+    e = plateau(sweep_table(step_curve(X), 0.01))
+    assert math.isnan(e.n_star) and e.found_fraction == 0.0
+    assert e.note == "fit failed: Optimal parameters not found: the maximum number of evaluations is exceeded."
+    assert e.to_dict()["n_star"] is None and e.to_dict()["note"] == e.note
+
+
+def nelbo_points(values: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"n_train": 2**X, "nelbo_test": values, "nelbo_test_stderr": 0.01})
+
+
+@pytest.mark.parametrize("vertex", [7.3, 8.0, 8.6])
+def test_the_nelbo_peak_is_the_vertex_of_the_parabola_through_the_top_three_points(vertex):
+    """A planted parabola off the grid points: the three highest points give its vertex exactly."""
+    flat = sweep_table(np.full(len(X), 0.5), 0.01)
+    curve = 5.0 - 0.3 * (X - vertex) ** 2
+    *_, nelbo = estimate_n_star(flat, nelbo_points(curve), n_boot=50)
+    assert math.log2(nelbo.n_star) == pytest.approx(vertex)
+    assert nelbo.low <= nelbo.n_star <= nelbo.high and nelbo.found_fraction == 1.0 and nelbo.note == ""
+
+
+def test_a_nelbo_maximum_on_the_edge_of_the_grid_is_not_a_peak():
+    flat = sweep_table(np.full(len(X), 0.5), 0.01)
+    for curve in (10.0 - X, X):
+        *_, nelbo = estimate_n_star(flat, nelbo_points(curve.astype(float)), n_boot=20)
+        assert math.isnan(nelbo.n_star) and nelbo.note == "the NELBO maximum sits on the edge of the grid"
+    *_, missing = estimate_n_star(flat, None, n_boot=20)
+    assert missing.note == "no NELBO (not a UDDM)" and missing.to_dict()["low"] is None
+
+
+def test_the_point_key_carries_the_meaning_of_the_settings(monkeypatch):
+    """The same settings under a raised meaning version are a new point (the cached one was
+    measured when a default meant something else); under the same version, the same point."""
+    import torch
+
+    from amlab.studies.transition import point
+
+    train, test = torch.zeros(4, 6, dtype=torch.long), torch.ones(2, 6, dtype=torch.long)
+    settings = study.TransitionConfig().point_settings()
+    key = point.PointSpec.make("hopfield", "", train, test, 4, settings).key
+    assert point.PointSpec.make("hopfield", "", train, test, 4, dict(settings)).key == key
+    monkeypatch.setattr(point, "POINT_MEANING", point.POINT_MEANING + 1)
+    assert point.PointSpec.make("hopfield", "", train, test, 4, settings).key != key

@@ -44,7 +44,9 @@ class NStar:
         low, high: the 95 % bootstrap interval of N.
         log2_stderr: the bootstrap standard deviation of ``log₂ N*``.
         found_fraction: the share of bootstrap redraws that found a transition.
-        note: why there is no estimate, or a caveat.
+        note: why there is no estimate, or a caveat: "no step on the grid" when the curve
+            shows none, "fit failed: <the optimiser's reason>" when the step fit itself
+            failed (the data may still hold a transition).
     """
 
     method: str
@@ -73,10 +75,15 @@ def _step(x: np.ndarray, hi: float, lo: float, centre: float, width: float) -> n
     return lo + (hi - lo) / (1.0 + np.exp((x - centre) / width))
 
 
+class _FitFailed(RuntimeError):
+    """The optimiser gave no step for a curve that may hold one (its message says why)."""
+
+
 def _fit_step(x: np.ndarray, y: np.ndarray, se: np.ndarray, start: Any = None) -> _Fit:
     """Weighted least-squares fit of :func:`_step`: (centre or NaN, fitted curve, parameters).
 
-    ``start`` seeds the optimiser (the data's range and median by default)."""
+    ``start`` seeds the optimiser (the data's range and median by default). Raises
+    :class:`_FitFailed` when the optimiser fails, which is not the same as finding no step."""
     if len(x) < _STEP_POINTS or y.max() - y.min() <= 0:
         return math.nan, y, None
     sigma = np.maximum(se, 1e-3)
@@ -87,8 +94,8 @@ def _fit_step(x: np.ndarray, y: np.ndarray, se: np.ndarray, start: Any = None) -
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             params, _ = curve_fit(_step, x, y, p0=start, sigma=sigma, bounds=bounds, maxfev=2000)
-    except (RuntimeError, ValueError):
-        return math.nan, y, None
+    except (RuntimeError, ValueError) as err:
+        raise _FitFailed(" ".join(str(err).split())) from None
     hi, lo, centre, _ = params
     if hi - lo <= 2 * float(np.median(sigma)) or not x[0] - 0.5 <= centre <= x[-1] + 0.5:
         return math.nan, y, None  # no step, or its centre is off the grid
@@ -135,6 +142,14 @@ _GRID_POINTS: dict[str, int] = {"plateau": _STEP_POINTS, "gap": _STEP_POINTS, "n
 """The fewest grid points each estimator can place a transition on (a parabola needs 3)."""
 
 
+def _redrawn(estimator: Callable[..., _Fit], x: np.ndarray, y: np.ndarray, se: np.ndarray, start: Any) -> float:
+    """The estimate on one redrawn curve; NaN (no transition) when its fit fails."""
+    try:
+        return estimator(x, y, se, start)[0]
+    except _FitFailed:
+        return math.nan
+
+
 def _bootstrap(
     method: str, x: np.ndarray, y: np.ndarray, se: np.ndarray, n_boot: int, seed: int
 ) -> NStar:
@@ -147,10 +162,13 @@ def _bootstrap(
         note = f"a {method} estimate needs {_GRID_POINTS[method]} grid points; the grid has {len(x)}"
         return NStar(method, math.nan, math.nan, math.nan, math.nan, 0.0, note)
     se = np.nan_to_num(se, nan=0.0)
-    point, centre_curve, params = estimator(x, y, se)
+    try:
+        point, centre_curve, params = estimator(x, y, se)
+    except _FitFailed as err:
+        return NStar(method, math.nan, math.nan, math.nan, math.nan, 0.0, f"fit failed: {err}")
     rng = np.random.default_rng(seed)
     draws = np.array([
-        estimator(x, centre_curve + se * rng.standard_normal(len(y)), se, params)[0]
+        _redrawn(estimator, x, centre_curve + se * rng.standard_normal(len(y)), se, params)
         for _ in range(n_boot)
     ])
     found = draws[np.isfinite(draws)]
