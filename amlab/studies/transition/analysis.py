@@ -29,7 +29,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
 
-__all__ = ["METHODS", "NStar", "agreement", "estimate_n_star", "recovery_regime", "verdict_agreement"]
+__all__ = [
+    "METHODS", "NStar", "agreement", "agreement_counts", "estimate_n_star", "recovery_regime",
+    "verdict_agreement",
+]
 
 METHODS: tuple[str, ...] = ("plateau", "gap", "nelbo")
 
@@ -253,10 +256,10 @@ def agreement(estimates: list[NStar]) -> str:
 _ORDER = {"memorising": 0, "in between": 1, "generalising": 2}
 
 
-def verdict_agreement(verdicts: list[str], regimes: list[str]) -> str:
-    """How the entropy verdicts compare with the recovery regimes, point by point, in one
-    sentence: equal, one step apart (one of them "in between"), opposite, or not comparable
-    (either "undetermined")."""
+def agreement_counts(verdicts: list[str], regimes: list[str]) -> dict[str, int]:
+    """Points where the entropy verdict equals the recovery regime (``agree``), is one step
+    from it (``adjacent``: one of them "in between"), is opposite, or either is
+    ``undetermined``."""
     if len(verdicts) != len(regimes):
         raise ValueError(f"{len(verdicts)} verdicts against {len(regimes)} regimes")
     counts = {"agree": 0, "adjacent": 0, "opposite": 0, "undetermined": 0}
@@ -265,6 +268,12 @@ def verdict_agreement(verdicts: list[str], regimes: list[str]) -> str:
             counts["undetermined"] += 1
         else:
             counts[("agree", "adjacent", "opposite")[abs(_ORDER[v] - _ORDER[r])]] += 1
+    return counts
+
+
+def verdict_agreement(verdicts: list[str], regimes: list[str]) -> str:
+    """:func:`agreement_counts` in one sentence."""
+    counts = agreement_counts(verdicts, regimes)
     return (
         f"the entropy verdict agrees with the recovery regime on {counts['agree']} of "
         f"{len(verdicts)} points, is one step off on {counts['adjacent']}, opposite on "
