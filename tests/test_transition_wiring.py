@@ -263,3 +263,75 @@ def test_the_point_key_carries_the_meaning_of_the_settings(monkeypatch):
     assert point.PointSpec.make("hopfield", "", train, test, 4, dict(settings)).key == key
     monkeypatch.setattr(point, "POINT_MEANING", point.POINT_MEANING + 1)
     assert point.PointSpec.make("hopfield", "", train, test, 4, settings).key != key
+
+
+@pytest.mark.parametrize("centre", [3.4, 11.6])
+def test_a_step_at_either_end_of_the_grid_is_found(centre):
+    """The centre may sit between the first (last) grid point and half a step beyond it."""
+    e = plateau(sweep_table(step_curve(X, centre=centre, width=0.3), 0.01))
+    assert abs(math.log2(e.n_star) - centre) < 0.05, e
+
+
+def test_four_grid_points_place_a_step():
+    """Four parameters, four points: the smallest grid a step fit accepts."""
+    x = np.array([5.0, 6.0, 7.0, 8.0])
+    curve = step_curve(x, centre=6.5)
+    rows = [{"n_train": int(2**v), "t": 0.25, "split": s, "recovery": r if s == "train" else 0.2,
+             "recovery_stderr": 0.01} for v, r in zip(x, curve) for s in ("train", "test")]
+    e = estimate_n_star(pd.DataFrame(rows), None, n_boot=20)[0]
+    assert abs(math.log2(e.n_star) - 6.5) < 0.05, e
+
+
+def test_a_curve_with_a_missing_value_is_not_fitted():
+    curve = step_curve(X)
+    curve[3] = np.nan
+    for e in estimate_n_star(sweep_table(curve, 0.01), None, n_boot=10)[:2]:
+        assert (e.method, e.note, e.found_fraction) in {
+            ("plateau", "fewer than 3 usable points", 0.0), ("gap", "fewer than 3 usable points", 0.0)
+        }
+        assert all(math.isnan(v) for v in (e.n_star, e.low, e.high, e.log2_stderr)), e
+
+
+def test_the_nelbo_vertex_on_an_uneven_grid():
+    """log₂ N = 5, 6, 8, 11: the parabola through the top three points, not unit-spaced."""
+    x = np.array([5.0, 6.0, 8.0, 11.0])
+    curve = 5.0 - 0.3 * (x - 7.2) ** 2
+    flat = pd.DataFrame([{"n_train": int(2**v), "t": 0.25, "split": s, "recovery": 0.5,
+                          "recovery_stderr": 0.01} for v in x for s in ("train", "test")])
+    points = pd.DataFrame({"n_train": 2**x, "nelbo_test": curve, "nelbo_test_stderr": 0.01})
+    nelbo = estimate_n_star(flat, points, n_boot=20)[2]
+    assert math.log2(nelbo.n_star) == pytest.approx(7.2)
+
+
+def _found(method: str, low: float, high: float):
+    from amlab.studies.transition.analysis import NStar
+
+    return NStar(method, (low * high) ** 0.5, low, high, 0.1, 1.0)
+
+
+def test_agreement_names_the_shared_interval_or_the_pairs_apart():
+    from amlab.studies.transition.analysis import NStar, agreement
+
+    none = NStar("nelbo", math.nan, math.nan, math.nan, math.nan, 0.0, "edge")
+    assert agreement([_found("plateau", 60, 90), _found("gap", 70, 100), none]) == (
+        "plateau, gap agree: their 95 % intervals share N ∈ [70, 90]"
+    )
+    assert agreement([_found("plateau", 60, 70), _found("gap", 70, 100)]).endswith("share N ∈ [70, 70]")
+    assert agreement([_found("plateau", 60, 90), none]) == (
+        "only 1 method(s) found a transition on the grid: nothing to compare"
+    )
+    assert agreement([_found("plateau", 60, 70), _found("gap", 65, 100), _found("nelbo", 80, 120)]) == (
+        "the estimates disagree: plateau [60, 70] vs nelbo [80, 120]"
+    )
+    assert agreement([_found("plateau", 60, 70), _found("gap", 80, 90), _found("nelbo", 100, 120)]) == (
+        "the estimates disagree: plateau [60, 70] vs gap [80, 90]; plateau [60, 70] vs nelbo [100, 120]; "
+        "gap [80, 90] vs nelbo [100, 120]"
+    )
+
+
+def test_agreement_counts_every_undetermined_point():
+    from amlab.studies.transition.analysis import agreement_counts
+
+    counts = agreement_counts(["undetermined", "memorising", "generalising"],
+                              ["memorising", "undetermined", "memorising"])
+    assert counts == {"agree": 0, "adjacent": 0, "opposite": 1, "undetermined": 2}
