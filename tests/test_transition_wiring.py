@@ -335,3 +335,41 @@ def test_agreement_counts_every_undetermined_point():
     counts = agreement_counts(["undetermined", "memorising", "generalising"],
                               ["memorising", "undetermined", "memorising"])
     assert counts == {"agree": 0, "adjacent": 0, "opposite": 1, "undetermined": 2}
+
+
+def assert_no_estimate(e, method: str, note: str, share: float = 0.0) -> None:
+    """Every field of an estimate that found nothing."""
+    assert (e.method, e.note, e.found_fraction) == (method, note, share), e
+    assert all(math.isnan(v) for v in (e.n_star, e.low, e.high, e.log2_stderr)), e
+
+
+def test_every_way_of_finding_nothing_fills_every_field():
+    short = sweep_table(step_curve(X), 0.01)
+    short = short[short["n_train"] <= 16]  # log₂ N = 3, 4: two points
+    for e, method in zip(estimate_n_star(short, None, n_boot=5)[:2], ("plateau", "gap")):
+        assert_no_estimate(e, method, "fewer than 3 usable points")
+    three = sweep_table(step_curve(X), 0.01)
+    three = three[three["n_train"] <= 32]
+    plateau_e, gap_e, _ = estimate_n_star(three, None, n_boot=5)
+    assert_no_estimate(plateau_e, "plateau", "a plateau estimate needs 4 grid points; the grid has 3")
+    assert_no_estimate(gap_e, "gap", "a gap estimate needs 4 grid points; the grid has 3")
+    flat = estimate_n_star(sweep_table(np.full(len(X), 0.5), 0.01), None, n_boot=5)[0]
+    assert_no_estimate(flat, "plateau", "no step on the grid")
+
+
+def test_the_redraws_are_seeded():
+    """The same seed gives the same interval; another seed other redraws."""
+    table = sweep_table(step_curve(X) + 0.02 * np.random.default_rng(3).standard_normal(len(X)), 0.02)
+    points = nelbo_points(5.0 - 0.3 * (X - 7.4) ** 2)
+    first = [e.to_dict() for e in estimate_n_star(table, points, n_boot=30, seed=4)]
+    assert first == [e.to_dict() for e in estimate_n_star(table, points, n_boot=30, seed=4)]
+    other = [e.to_dict() for e in estimate_n_star(table, points, n_boot=30, seed=5)]
+    for a, b in zip(first, other):
+        assert a["n_star"] == b["n_star"] and (a["low"], a["high"]) != (b["low"], b["high"]), (a, b)
+
+
+def test_a_nelbo_without_standard_errors_is_still_placed():
+    flat = sweep_table(np.full(len(X), 0.5), 0.01)
+    points = pd.DataFrame({"n_train": 2**X, "nelbo_test": 5.0 - 0.3 * (X - 7.3) ** 2})
+    nelbo = estimate_n_star(flat, points, n_boot=10)[2]
+    assert math.log2(nelbo.n_star) == pytest.approx(7.3) and nelbo.low == nelbo.high == nelbo.n_star
