@@ -132,7 +132,9 @@ def test_the_sweep_estimates_n_star_at_t_ref(planted_sweep):
         e = found[method]
         assert e["n_star"] is not None, e
         assert abs(math.log2(e["n_star"]) - CENTRE) < 0.1, e
-        assert e["low"] <= 128 <= e["high"], e
+        # a sharp step with 0.01 errors: a tight interval that every redraw finds
+        assert 2**6.8 < e["low"] <= 128 <= e["high"] < 2**7.2, e
+        assert 0 < e["log2_stderr"] < 0.1 and e["found_fraction"] == 1.0 and e["note"] == "", e
     assert found["nelbo"]["n_star"] == pytest.approx(256.0)
     assert results["agreement"]["hopfield verdict"].startswith(
         f"the entropy verdict agrees with the recovery regime on {len(GRID)} of {len(GRID)} points"
@@ -222,8 +224,8 @@ def test_a_failed_fit_says_so_and_why(monkeypatch):
 
     monkeypatch.setattr(analysis, "curve_fit", fails)
     e = plateau(sweep_table(step_curve(X), 0.01))
-    assert math.isnan(e.n_star) and e.found_fraction == 0.0
-    assert e.note == "fit failed: Optimal parameters not found: the maximum number of evaluations is exceeded."
+    note = "fit failed: Optimal parameters not found: the maximum number of evaluations is exceeded."
+    assert_no_estimate(e, "plateau", note)
     assert e.to_dict()["n_star"] is None and e.to_dict()["note"] == e.note
 
 

@@ -1,7 +1,8 @@
 """Apply each named one-line mutation of the study code, run the tests that cover it, revert.
 
-Each mutation is a change a reviewer tried by hand (the wrong split, level or rule); the
-default suite must fail on every one. Run from the repository root::
+The first seven are the changes a reviewer tried by hand (the wrong split, level or rule);
+the others are mutants mutmut left alive before the tests that now kill them were written.
+The default suite must fail on every one. Run from the repository root::
 
     python tools/named_mutations.py            # all of them
     python tools/named_mutations.py judge-t    # one
@@ -54,6 +55,25 @@ MUTATIONS = (
 )
 
 
+A = "amlab/studies/transition/analysis.py"
+W = ("tests/test_transition_wiring.py",)
+MUTMUT_SURVIVORS = (
+    # mutants mutmut found alive in a first run (tools/mutation.sh), each with the test added for it
+    Mutation("missing-value-fitted", A, "if len(x) < 3 or not np.isfinite(y).all():",
+             "if len(x) < 3 and not np.isfinite(y).all():", W),
+    Mutation("no-estimate-field", A,
+             'return NStar(method, math.nan, math.nan, math.nan, math.nan, 0.0, "fewer than 3 usable points")',
+             'return NStar(method, math.nan, None, math.nan, math.nan, 0.0, "fewer than 3 usable points")', W),
+    Mutation("unseeded-redraws", A, "rng = np.random.default_rng(seed)", "rng = np.random.default_rng(None)", W),
+    Mutation("redraws-heavy-tailed", A, "centre_curve + se * rng.standard_normal(len(y))",
+             "centre_curve + se / rng.standard_normal(len(y))", W),
+    Mutation("interval-low-scale", A, "2.0**point, 2.0**lo, 2.0**hi,", "2.0**point, 2.0 * lo, 2.0**hi,", W),
+    Mutation("interval-high-base", A, "2.0**point, 2.0**lo, 2.0**hi,", "2.0**point, 2.0**lo, 3.0**hi,", W),
+    Mutation("log2-stderr-dropped", A, "float(found.std(ddof=1)), share, note)", "None, share, note)", W),
+    Mutation("no-stderr-column", A, "else np.zeros(len(frame))", "else np.zeros(None)", W),
+)
+
+
 def run(mutation: Mutation) -> bool:
     """True when a covering test fails on the mutated code (the mutation is killed)."""
     path = ROOT / mutation.path
@@ -75,9 +95,10 @@ def run(mutation: Mutation) -> bool:
 
 
 def main(names: list[str]) -> int:
-    chosen = [m for m in MUTATIONS if not names or m.name in names]
+    chosen = [m for m in (*MUTATIONS, *MUTMUT_SURVIVORS) if not names or m.name in names]
     if names and len(chosen) != len(names):
-        raise SystemExit(f"unknown mutation; known: {', '.join(m.name for m in MUTATIONS)}")
+        known = ", ".join(m.name for m in (*MUTATIONS, *MUTMUT_SURVIVORS))
+        raise SystemExit(f"unknown mutation; known: {known}")
     survived = [m.name for m in chosen if not run(m)]
     return 1 if survived else 0
 
