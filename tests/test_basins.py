@@ -188,6 +188,24 @@ def test_fixed_point_rates() -> None:
     assert rate.low < 3 / 8 < rate.high
 
 
+class Reverse(Identity):
+    """A diffusion-like double: fed at ``t = 1`` (its ``fixed_point_t``) it returns its input,
+    at any lower level it jumps to the first stored pattern."""
+
+    name = "reverse"
+    fixed_point_t = 1.0
+
+    def step(self, x, *, t=0.0, generator=None):
+        return x.clone() if t == 1.0 else self.patterns[:1].expand_as(x).clone()
+
+
+def test_the_fixed_point_test_feeds_sequences_at_the_model_s_level() -> None:
+    """Fed at t = 1 every sequence comes back; fed at t = 0 only the first pattern would."""
+    pats = patterns(5, 12, 4)
+    assert fixed_point_test(Reverse().fit(pats, 4), pats).value == 1.0
+    assert fixed_point_test(Constant().fit(pats, 4), pats).value == pytest.approx(1 / 5)
+
+
 def test_fixed_point_report_counts_random_returns_exactly() -> None:
     pats = patterns(4, 3, 2)  # tiny space: random sequences often hit a stored pattern
     model = Nearest().fit(pats, 2)

@@ -31,11 +31,20 @@ from amlab.models.registry import build_model
 from amlab.models.uddm.checkpoint import data_hash, default_cache_dir, stable_hash
 from amlab.probe import ProbeReport, VerdictRule, probe, recovery_entropy_split
 
-__all__ = ["HIST_BINS", "POINT_FORMAT", "PointSpec", "evaluate_point", "parse_size", "point_cache_dir"]
+__all__ = [
+    "HIST_BINS", "POINT_FORMAT", "POINT_MEANING", "PointSpec", "evaluate_point", "parse_size",
+    "point_cache_dir",
+]
 
 POINT_FORMAT = 1
 """Version of a point's measurement and result layout; part of every key, so raising it
 invalidates the cached points of older code."""
+
+POINT_MEANING = 1
+"""Version of what a point's settings mean; part of every key. The key hashes the settings
+as written, so a changed default (``x0_steps = None`` read as a different warm start, a new
+default level or sequence count inside an instrument) would otherwise return points measured
+under the old meaning. Raise it with every change of a default or of how a setting is read."""
 
 HIST_BINS = 30
 """Bins of the stored entropy histograms, spread evenly over ``[0, ln V]``."""
@@ -96,13 +105,16 @@ class PointSpec:
         cls, model: str, size: str, train: torch.Tensor, test: torch.Tensor, vocab_size: int,
         settings: dict[str, Any],
     ) -> PointSpec:
-        """A spec with its key: a hash of the model, size, settings and both data sets."""
+        """A spec with its key: a hash of the model, size, settings, both data sets and the
+        versions of the result layout (:data:`POINT_FORMAT`) and of the settings' meaning
+        (:data:`POINT_MEANING`)."""
         hashed = {k: v for k, v in settings.items() if k != "cache_dir"}
         if model != "uddm":  # training settings do not shape the other models
             hashed = {k: v for k, v in hashed.items() if k not in _UDDM_ONLY}
         key = stable_hash(
             {
-                "format": POINT_FORMAT, "model": model, "size": size, "settings": hashed,
+                "format": POINT_FORMAT, "meaning": POINT_MEANING, "model": model, "size": size,
+                "settings": hashed,
                 "train": data_hash(train), "test": data_hash(test), "vocab_size": vocab_size,
             }
         )
