@@ -25,6 +25,7 @@ from amlab.models.uddm.checkpoint import (
     load_denoiser,
 )
 from amlab.models.uddm.diffusion import NelboEstimate, as_denoiser
+from amlab.models.uddm.dit import DitDenoiser
 from amlab.models.uddm.network import Denoiser
 from amlab.models.uddm.reverse import ReverseProcessMemory
 from amlab.models.uddm.sample import GRID_STEPS, NoiseRemoval, denoise, generate
@@ -84,7 +85,7 @@ class UDDM(ReverseProcessMemory):
         self.tokenizer = tokenizer
         self.progress = progress
         self.batch_size = check_positive_int("batch_size", batch_size)
-        self.network: Denoiser | None = None
+        self.network: Denoiser | DitDenoiser | None = None
         self.checkpoint_dir: Path | None = None
         self.train_result: TrainResult | None = None
         self.tokenizer_dict: dict[str, Any] | None = None
@@ -113,7 +114,7 @@ class UDDM(ReverseProcessMemory):
         tok = self.tokenizer.to_dict() if self.tokenizer is not None else None
         self._adopt(result.ema, run_dir, tok)
 
-    def _adopt(self, net: Denoiser, where: Path | None, tokenizer: dict[str, Any] | None) -> None:
+    def _adopt(self, net: Denoiser | DitDenoiser, where: Path | None, tokenizer: dict[str, Any] | None) -> None:
         self.network = net.to(self.device).eval()
         self.checkpoint_dir = where
         self.tokenizer_dict = tokenizer
@@ -121,19 +122,20 @@ class UDDM(ReverseProcessMemory):
     @classmethod
     def from_network(
         cls,
-        network: Denoiser,
+        network: Denoiser | DitDenoiser,
         *,
         seq_len: int | None = None,
         train_config: TrainConfig | None = None,
         **options: Any,
     ) -> UDDM:
-        """A memory around an already trained network (e.g. ``train(...).ema``).
+        """A memory around an already trained network (e.g. ``train(...).ema``, or the DDiT
+        of a released checkpoint: :func:`~amlab.models.uddm.dit_checkpoint.load_dit_checkpoint`).
 
         ``seq_len`` is the length of the sequences it works on (default the network's
         ``config.seq_len``); ``options`` are those of the constructor.
         """
-        if not isinstance(network, Denoiser):
-            raise ValueError(f"network must be a Denoiser, got {type(network).__name__}")
+        if not isinstance(network, (Denoiser, DitDenoiser)):
+            raise ValueError(f"network must be a Denoiser or DitDenoiser, got {type(network).__name__}")
         memory = cls(train_config, **options)
         memory.vocab_size = network.config.vocab_size
         length = network.config.seq_len if seq_len is None else check_positive_int("seq_len", seq_len)
