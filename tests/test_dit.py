@@ -197,3 +197,54 @@ def test_a_malicious_checkpoint_is_refused_without_running(tmp_path: Path, weigh
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot read"):
         safe_load(tmp_path / "junk.ckpt")
+
+
+# -- the seed paper's packing and the probe command ------------------------------------------
+WORDS = ["the", "cat", "sat", "on", "mat", "dog"]
+
+
+def _vocab(tmp_path: Path) -> Path:
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n", encoding="utf-8")
+    return path
+
+
+def _text(tmp_path: Path, n_lines: int = 60) -> Path:
+    gen = torch.Generator().manual_seed(5)
+    lines = [" ".join(WORDS[int(i)] for i in torch.randint(0, 6, (int(n) ,), generator=gen))
+             for n in torch.randint(3, 7, (n_lines,), generator=gen)]  # fmt: skip
+    path = tmp_path / "my.txt"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_wrap_packs_cls_body_sep(tmp_path: Path) -> None:
+    from amlab.data.pretrained import PretrainedTokenizer, wrap_sequences
+
+    tok = PretrainedTokenizer(_vocab(tmp_path))
+    assert tok.vocab_size == V and tok.encode("The cat SAT") == [5, 6, 7]
+    seqs, report = wrap_sequences("the cat\n\nsat on the mat\ndog", tok, seq_len=5)
+    # stream: the cat [SEP] sat on the mat [SEP] dog [SEP] = 10 tokens -> 3 bodies of 3, 1 left
+    assert seqs.tolist() == [[2, 5, 6, 3, 3], [2, 7, 8, 5, 3], [2, 9, 3, 10, 3]]
+    assert (report.kept, report.tokens, report.tail_tokens, report.lines_read) == (3, 10, 1, 3)
+    with pytest.raises(ValueError, match="no sequences of length 128"):
+        wrap_sequences("the cat", tok)
+
+
+def test_probe_runs_on_a_ckpt(tmp_path: Path, weights) -> None:
+    from typer.testing import CliRunner
+
+    from amlab.cli import app
+
+    path = tmp_path / "X.ckpt"
+    torch.save(_checkpoint(*weights), path)
+    flags = ["probe", "--checkpoint", str(path), "--tokenizer-file", str(_vocab(tmp_path)), "--data", str(_text(tmp_path)),
+             "-L", str(L), "--n-test", "8", "--n-probe", "4", "--n-generated", "2", "--n-random", "2",
+             "--n-recovery", "0", "--out", str(tmp_path / "probe")]  # fmt: skip
+    result = CliRunner().invoke(app, flags)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "framed by [CLS] ... [SEP]" in text and "DDiT, EMA weights, V = 11, L = 10" in text and "verdict:" in text
+    assert (tmp_path / "probe" / "probe.json").is_file()
+    missing = CliRunner().invoke(app, ["probe", str(path), "--data", str(_text(tmp_path))])
+    assert missing.exit_code == 2 and "--tokenizer-file" in " ".join(missing.output.split())
