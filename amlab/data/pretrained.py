@@ -119,7 +119,7 @@ def load_wrapped_split(
     n_train: int | None = None,
 ) -> TrainingSplit:
     """The text at ``data`` packed with :func:`wrap_sequences`, split as every amlab data set is
-    (:func:`amlab.data.nested_split`: ``n_test`` held out first, the first ``n_train`` of the
+    (:func:`~amlab.data.sequences.nested_split`: ``n_test`` held out first, the first ``n_train`` of the
     rest for training; all of it when None)."""
     tokenizer = PretrainedTokenizer(tokenizer_file)
     seqs, report = wrap_sequences(load_text(data), tokenizer, seq_len)
