@@ -219,6 +219,8 @@ def _text(tmp_path: Path, n_lines: int = 60) -> Path:
 
 
 def test_wrap_packs_cls_body_sep(tmp_path: Path) -> None:
+    from tokenizers import BertWordPieceTokenizer
+
     from amlab.data.pretrained import PretrainedTokenizer, wrap_sequences
 
     tok = PretrainedTokenizer(_vocab(tmp_path))
@@ -229,6 +231,11 @@ def test_wrap_packs_cls_body_sep(tmp_path: Path) -> None:
     assert (report.kept, report.tokens, report.tail_tokens, report.lines_read) == (3, 10, 1, 3)
     with pytest.raises(ValueError, match="no sequences of length 128"):
         wrap_sequences("the cat", tok)
+    BertWordPieceTokenizer(str(tmp_path / "vocab.txt")).save(str(tmp_path / "tokenizer.json"))
+    from_json = PretrainedTokenizer(tmp_path / "tokenizer.json")
+    assert from_json.encode("The cat SAT") == [5, 6, 7] and from_json.token_id("[SEP]") == 3
+    with pytest.raises(ValueError, match="no tokenizer file"):
+        PretrainedTokenizer(tmp_path / "absent.txt")
 
 
 def test_probe_runs_on_a_ckpt(tmp_path: Path, weights) -> None:

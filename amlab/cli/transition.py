@@ -175,7 +175,7 @@ def probe_command(
             if tokenizer is not None or cut is not None or bpe_vocab_size is not None:
                 raise ValueError("a .ckpt is read with --tokenizer-file and the [CLS] ... [SEP] packing; drop --tokenizer, --cut and --bpe-vocab-size")
             memory, split = _released_model(where, data, tokenizer_file, seq_len, n_train, n_test, seed, not raw_weights, n_heads)
-            probe_seed = seed or 0
+            probe_seed = 0 if seed is None else seed
         else:
             if tokenizer_file is not None or raw_weights or n_heads is not None:
                 raise ValueError("--tokenizer-file, --raw-weights and --n-heads are for a .ckpt file; an amlab checkpoint records its own")
@@ -234,7 +234,8 @@ def _released_model(
         raise ValueError("a .ckpt carries no data recipe: pass --data (your text) and --tokenizer-file (vocab.txt or tokenizer.json)")
     length = 128 if seq_len is None else seq_len
     split = load_wrapped_split(
-        data, tokenizer_file, seq_len=length, n_test=64 if n_test is None else n_test, seed=seed or 0, n_train=n_train
+        data, tokenizer_file, seq_len=length, n_test=64 if n_test is None else n_test,
+        seed=0 if seed is None else seed, n_train=n_train,
     )
     console.print(f"data: {data}, {split.text.report.describe()}", markup=False, highlight=False, soft_wrap=True)
     memory = load_dit_checkpoint(where, ema=ema, n_heads=n_heads, seq_len=length)
