@@ -23,9 +23,7 @@ parameters are registered: EMA weights are stored as a list in that order.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -76,10 +74,6 @@ class DitConfig:
     def head_dim(self) -> int:
         """Width of one attention head, ``d_model / n_heads``."""
         return self.d_model // self.n_heads
-
-    def to_dict(self) -> dict[str, Any]:
-        """The configuration as a JSON-ready dict."""
-        return dataclasses.asdict(self)
 
 
 class HalfRotary(Rotary):
@@ -198,7 +192,3 @@ class DitDenoiser(nn.Module):
         for block in self.blocks:
             x = block(x, cond)
         return self.output_layer(x, cond).float()
-
-    def num_parameters(self) -> int:
-        """Total number of parameters."""
-        return sum(p.numel() for p in self.parameters())
