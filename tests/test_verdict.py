@@ -84,3 +84,52 @@ def test_judge_reads_the_rule_s_level():
     assert regime == "generalising" and math.isnan(contrast.value)
     with pytest.raises(ValueError, match="t_ref = 0.25"):
         judge(summary, VerdictRule(t_ref=0.25))
+
+
+def test_each_threshold_is_inclusive_as_documented():
+    """"At or above" and "at or below": a point exactly on a threshold takes its side."""
+    rule = VerdictRule()
+    assert rule.apply(0.0, rule.degenerate) == "undetermined"
+    assert rule.apply(rule.memorising, 0.0) == "memorising"
+    assert rule.apply(0.0, 0.0, rule.contrast_memorising) == "memorising"
+    assert rule.apply(rule.generalising, 0.0, 0.0) == "generalising"
+    assert rule.apply(0.0, 0.0, rule.contrast_generalising) == "generalising"
+    assert rule.apply(0.5, rule.degenerate - 0.01, 0.2) == "in between"
+
+
+def test_the_contrast_its_error_and_interval():
+    """ρ = 1 − a/b with the delta-method error (a/b)·√((s_a/a)² + (s_b/b)²), a normal 95 %
+    interval and the smaller n; undefined (every field NaN) when b is at or below the floor."""
+    from amlab.probe import entropy_contrast
+    from amlab.stats import Estimate
+
+    a, b = Estimate(0.6, 0.03, 0.5, 0.7, 20), Estimate(1.5, 0.06, 1.4, 1.6, 30)
+    rho = entropy_contrast(a, b, floor=0.1)
+    se = (0.6 / 1.5) * math.hypot(0.03 / 0.6, 0.06 / 1.5)
+    assert (rho.value, rho.stderr) == (pytest.approx(0.6), pytest.approx(se))
+    assert (rho.low, rho.high) == (pytest.approx(0.6 - 1.96 * se), pytest.approx(0.6 + 1.96 * se))
+    assert rho.n == 20 and rho.method == "normal"
+    no_error = entropy_contrast(Estimate(0.6, math.nan, math.nan, math.nan, 1), b, floor=0.1)
+    assert no_error.stderr == pytest.approx((0.6 / 1.5) * 0.06 / 1.5)  # an unknown error adds nothing
+    for floor in (1.5, 2.0):
+        none = entropy_contrast(a, b, floor=floor)
+        assert all(math.isnan(v) for v in (none.value, none.stderr, none.low, none.high)), none
+        assert none.n == 20 and none.method == "normal"
+
+
+def test_judge_reads_a_summary_with_missing_errors():
+    """JSON stores an unknown standard error as null: judge reads it as NaN."""
+    summary = json.loads(json.dumps(_probe(Shortlist(2)).to_dict()))
+    for est in summary["entropy"]["means"]["train"]:
+        est["stderr"] = None
+    regime, contrast = judge(summary, VerdictRule())
+    assert regime == "memorising" and contrast.value == pytest.approx(1 - math.log(2) / math.log(VOCAB))
+
+
+def test_the_held_fraction_counts_sequences_not_tokens():
+    """Sixteen stored sequences held, sixteen unseen ones not: half the sequences are held."""
+    model = Shortlist(1).fit(patterns(16, LENGTH, VOCAB, seed=0), VOCAB)
+    mixed = torch.cat([model.patterns, patterns(16, LENGTH, VOCAB, seed=5)])
+    report = probe(model, mixed, generated=patterns(16, LENGTH, VOCAB, seed=1), n_random=16,
+                   n_recovery=0, ts=(1e-5, 0.1), seed=0)
+    assert report.held["train"].value == 0.5 and report.held["train"].n == 32

@@ -55,8 +55,8 @@ MUTATIONS = (
 )
 
 
-A = "amlab/studies/transition/analysis.py"
-W = ("tests/test_transition_wiring.py",)
+A, P, B = "amlab/studies/transition/analysis.py", "amlab/probe.py", "amlab/basins.py"
+W, V = ("tests/test_transition_wiring.py",), ("tests/test_verdict.py",)
 MUTMUT_SURVIVORS = (
     # mutants mutmut found alive in a first run (tools/mutation.sh), each with the test added for it
     Mutation("missing-value-fitted", A, "if len(x) < 3 or not np.isfinite(y).all():",
@@ -71,6 +71,17 @@ MUTMUT_SURVIVORS = (
     Mutation("interval-high-base", A, "2.0**point, 2.0**lo, 2.0**hi,", "2.0**point, 2.0**lo, 3.0**hi,", W),
     Mutation("log2-stderr-dropped", A, "float(found.std(ddof=1)), share, note)", "None, share, note)", W),
     Mutation("no-stderr-column", A, "else np.zeros(len(frame))", "else np.zeros(None)", W),
+    Mutation("held-threshold-exclusive", P, "if held_train >= self.memorising or", "if held_train > self.memorising or", V),
+    Mutation("contrast-threshold-exclusive", P, "or contrast >= self.contrast_memorising:",
+             "or contrast > self.contrast_memorising:", V),
+    Mutation("contrast-error-product", P, "(a / b) * math.sqrt(sum(rel))", "(a * b) * math.sqrt(sum(rel))", V),
+    Mutation("unknown-error-counts", P, "and e.stderr == e.stderr else 0.0 for e", "and e.stderr == e.stderr else 1.0 for e", V),
+    Mutation("judge-keeps-nulls", P, "math.nan if v is None else v for k, v in d.items()",
+             "math.nan if (v is None) and False else v for k, v in d.items()", V),
+    Mutation("held-over-tokens", P, "per_seq = h.mean(dim=1)", "per_seq = h.mean(dim=None)", V),
+    Mutation("fixed-points-last-batch-only", B, "returned += int(", "returned = int(", ("tests/test_basins.py",)),
+    Mutation("fixed-points-not-greedy", B, 'if hasattr(model, "deterministic") else model',
+             'if hasattr(model, "deterministic") and False else model', ("tests/test_basins.py",)),
 )
 
 
