@@ -17,12 +17,17 @@ from amlab._validation import check_finite, check_known_fields, check_positive_i
 from amlab.corruption import LogLinearSchedule
 from amlab.models.uddm.checkpoint import stable_hash
 from amlab.models.uddm.config import DenoiserConfig
+from amlab.models.uddm.convergence import ConvergenceRule
 
 __all__ = ["TrainConfig"]
 
 #: Fields that change how a run is watched or where it runs, not the model it produces;
 #: they are left out of :meth:`TrainConfig.config_hash`.
 _NOT_HASHED = frozenset({"device", "eval_every", "eval_seqs", "checkpoint_every", "log_every"})
+
+#: The convergence rule's fields; hashed only when the rule is on (``converge_every > 0``), so
+#: runs without it keep the hashes (and cached models) they had before the rule existed.
+_CONVERGENCE = ("converge_every", "converge_tol", "converge_z", "converge_seqs")
 
 
 @dataclass
@@ -63,6 +68,13 @@ class TrainConfig:
             (``0``: only at the end).
         log_every: steps between progress updates (losses are read from the device then).
         device: ``"cpu"``, ``"cuda"``, … (default: CUDA when available).
+        converge_every: steps between evaluations of the convergence rule
+            (:mod:`amlab.models.uddm.convergence`); ``0`` (default) trains exactly ``steps``
+            steps. When set, ``steps`` is a cap and the run stops once the training NELBO fell
+            by less than ``converge_tol`` over the last octave of steps.
+        converge_tol: the rule's tolerance, nats per token over an octave.
+        converge_z: standard errors of the octave fit added before comparing with the tolerance.
+        converge_seqs: sequences of the rule's fixed training (and held-out) batch.
     """
 
     denoiser: str | DenoiserConfig = "toy"
@@ -86,13 +98,17 @@ class TrainConfig:
     checkpoint_every: int = 1000
     log_every: int = 10
     device: str | None = None
+    converge_every: int = 0
+    converge_tol: float = 0.01
+    converge_z: float = 1.0
+    converge_seqs: int = 128
 
     def __post_init__(self) -> None:
         if isinstance(self.denoiser, dict):
             self.denoiser = DenoiserConfig.from_dict(self.denoiser)
         if not isinstance(self.denoiser, (str, DenoiserConfig)):
             raise ValueError("denoiser must be a preset name or a DenoiserConfig")
-        for name in ("steps", "batch_size", "warmup", "eval_seqs", "log_every"):
+        for name in ("steps", "batch_size", "warmup", "eval_seqs", "log_every", "converge_seqs"):
             setattr(self, name, check_positive_int(name, getattr(self, name)))
         if self.micro_batch is not None:
             self.micro_batch = check_positive_int("micro_batch", self.micro_batch)
@@ -100,7 +116,7 @@ class TrainConfig:
                 raise ValueError(
                     f"micro_batch {self.micro_batch} must divide batch_size {self.batch_size}"
                 )
-        for name in ("eval_every", "checkpoint_every", "seed", "x0_steps"):
+        for name in ("eval_every", "checkpoint_every", "seed", "x0_steps", "converge_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -129,6 +145,13 @@ class TrainConfig:
         LogLinearSchedule(self.schedule_eps)  # validates ε
         if not 0.0 < check_finite("t_min", self.t_min) < 1.0:
             raise ValueError(f"t_min must lie in (0, 1), got {self.t_min}")
+        self.convergence_rule()  # validates the rule's fields
+
+    def convergence_rule(self) -> ConvergenceRule | None:
+        """The rule that may stop the run before ``steps`` (None when ``converge_every = 0``)."""
+        if not self.converge_every:
+            return None
+        return ConvergenceRule(self.converge_every, tol=self.converge_tol, z=self.converge_z)
 
     # -- serialisation -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -151,7 +174,8 @@ class TrainConfig:
 
     def config_hash(self) -> str:
         """Hash of the fields that determine the trained weights (not device or logging)."""
-        return stable_hash({k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED})
+        skip = _NOT_HASHED if self.converge_every else _NOT_HASHED | set(_CONVERGENCE)
+        return stable_hash({k: v for k, v in self.to_dict().items() if k not in skip})
 
     # -- derived quantities ------------------------------------------------------------
     def resolve_denoiser(self, vocab_size: int, seq_len: int) -> DenoiserConfig:
