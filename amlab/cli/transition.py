@@ -12,7 +12,17 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from amlab.cli.common import Cut, TokenizerKind, console, cut_option, fail, progress
+from amlab.cli.common import (
+    Cut,
+    TokenizerKind,
+    console,
+    converge_every_option,
+    converge_tol_option,
+    cut_option,
+    data_option,
+    fail,
+    progress,
+)
 
 
 class Backend(str, enum.Enum):
@@ -49,7 +59,7 @@ def sweep_command(
     n_grid: str = typer.Option(
         "32,64,128,256,512,1024,2048,4096,8192", "--n-grid", help="Training set sizes N (comma-separated)."
     ),
-    data: Optional[Path] = typer.Option(None, "--data", help="A text file (default: the bundled Shakespeare slice)."),
+    data: Optional[Path] = data_option(),
     hf: Optional[str] = typer.Option(None, "--hf", help="A Hugging Face data set instead (pip install 'amlab[hf]')."),
     hf_column: str = typer.Option("text", "--hf-column", help="The text column of --hf."),
     hf_rows: Optional[int] = typer.Option(None, "--hf-rows", help="Read at most this many rows of --hf."),
@@ -70,6 +80,13 @@ def sweep_command(
     lr: float = typer.Option(2e-3, "--lr", help="UDDM peak learning rate."),
     x0_steps: Optional[int] = typer.Option(
         None, "--x0-steps", help="UDDM warm-start steps on the x0 cross-entropy before the bound (default: a third of --steps; 0: none)."
+    ),
+    lr_schedule: str = typer.Option("cosine", "--lr-schedule", help="UDDM learning rate after warm-up: cosine or constant."),
+    converge_every: int = converge_every_option(),
+    converge_tol: float = converge_tol_option(),
+    records_dir: Optional[Path] = typer.Option(
+        None, "--records",
+        help="A folder of finished points' result records (JSON, no models): written as points finish, points already there are skipped.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, training and every instrument."),
     cache_dir: Optional[Path] = typer.Option(
@@ -104,6 +121,8 @@ def sweep_command(
                 n_generated=n_generated, ts=_numbers(ts, "--ts"), t_ref=t_ref, steps=steps,
                 batch_size=batch_size, lr=lr, x0_steps=x0_steps, seed=seed,
                 cache_dir=None if cache_dir is None else str(cache_dir),
+                lr_schedule=lr_schedule, converge_every=converge_every, converge_tol=converge_tol,
+                records_dir=None if records_dir is None else str(records_dir),
             )
         out_dir = prepare_out_dir(
             out or Path("amlab-results") / time.strftime("sweep-%Y%m%d-%H%M%S"), overwrite=overwrite

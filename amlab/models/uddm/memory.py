@@ -51,6 +51,12 @@ class UDDM(ReverseProcessMemory):
         tokenizer: saved with the model (``to_dict()``), for decoding later.
         progress: show the training progress bar.
         batch_size: sequences per network call in :meth:`retrieve` and :meth:`conditional`.
+        held_out: held-out sequences whose NELBO training records beside the training NELBO
+            (the validation history and the convergence curve); never trained on, and never
+            used to stop (:mod:`amlab.models.uddm.convergence`).
+
+    After :meth:`fit`, ``convergence`` holds the run's convergence record (curve, ``stopped_by``,
+    step) when its configuration has a convergence rule, else None.
     """
 
     name = "uddm"
@@ -68,6 +74,7 @@ class UDDM(ReverseProcessMemory):
         tokenizer: Any = None,
         progress: bool = False,
         batch_size: int = 512,
+        held_out: torch.Tensor | None = None,
     ) -> None:
         if train_config is not None and not isinstance(train_config, TrainConfig):
             raise ValueError(f"train_config must be a TrainConfig, got {type(train_config).__name__}")
@@ -89,6 +96,8 @@ class UDDM(ReverseProcessMemory):
         self.checkpoint_dir: Path | None = None
         self.train_result: TrainResult | None = None
         self.tokenizer_dict: dict[str, Any] | None = None
+        self.held_out = held_out
+        self.convergence: dict[str, Any] | None = None
 
     # -- building ----------------------------------------------------------------------
     def _fit(self, patterns: torch.Tensor, *, generator: torch.Generator | None) -> None:
@@ -102,15 +111,21 @@ class UDDM(ReverseProcessMemory):
             except CheckpointError:
                 pass  # not cached yet (or a broken entry): train, resuming where possible
             else:
-                if ckpt.step == config.steps:
+                convergence = ckpt.meta.get("convergence") or {}
+                if ckpt.step == config.steps or convergence.get("stopped_by") == "rule":
+                    self.convergence = convergence or None
                     self._adopt(net, run_dir, ckpt.tokenizer)
                     return
-        kwargs = dict(vocab_size=self.vocab_size, tokenizer=self.tokenizer, progress=self.progress)
+        kwargs = dict(
+            vocab_size=self.vocab_size, tokenizer=self.tokenizer, progress=self.progress,
+            val_seqs=self.held_out,
+        )
         try:
             result = train(config, patterns, out_dir=run_dir, **kwargs)
         except CheckpointError:
             result = train(config, patterns, out_dir=run_dir, resume=False, **kwargs)
         self.train_result = result
+        self.convergence = result.convergence
         tok = self.tokenizer.to_dict() if self.tokenizer is not None else None
         self._adopt(result.ema, run_dir, tok)
 

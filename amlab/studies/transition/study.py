@@ -24,7 +24,7 @@ Every figure is drawn from these tables (:mod:`amlab.studies.transition.plots`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -146,6 +146,16 @@ class TransitionConfig:
         test_split_entropy: also split the test set's token entropy by recovery.
         seed: seed of the split, training and every instrument.
         cache_dir: root of the point and model cache (``$AMLAB_CACHE`` or ``~/.cache/amlab``).
+        lr_schedule: the UDDM learning rate after warm-up, ``cosine`` (decay to a tenth at
+            ``steps``) or ``constant`` (the natural choice under a convergence rule).
+        converge_every, converge_tol: the convergence rule of UDDM training
+            (:mod:`amlab.models.uddm.convergence`): every ``converge_every`` steps the
+            training NELBO on a fixed batch; stop when it fell by less than ``converge_tol``
+            nats per token over the last octave of steps; ``steps`` is then the cap.
+            ``converge_every = 0`` (default): exactly ``steps`` steps.
+        records_dir: a folder that keeps every finished point's result record
+            (``<key>.json``, no models), read before the cache: commit it with a study and
+            the sweep continues elsewhere, skipping the points it holds.
     """
 
     models: tuple[str, ...] = ("uddm",)
@@ -177,6 +187,10 @@ class TransitionConfig:
     test_split_entropy: bool = True
     seed: int = 0
     cache_dir: str | None = None
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    converge_every: int = 0
+    converge_tol: float = 0.01
+    records_dir: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(parse_model_names(list(self.models))))
@@ -206,18 +220,38 @@ class TransitionConfig:
         object.__setattr__(self, "ts", tuple(check_unit_interval("t", t) for t in self.ts))
         if check_unit_interval("t_ref", self.t_ref) not in self.ts:
             raise ValueError(f"t_ref = {self.t_ref} must be one of the recovery levels ts")
+        self._train_config(8, self.seq_len)  # validates the UDDM training fields together
 
     @property
     def labels(self) -> list[tuple[str, str]]:
         """``(model, size)`` of every swept model."""
         return [(m, s) for m in self.models for s in (self.sizes if m == "uddm" else ("",))]
 
+    def _train_config(self, vocab_size: int, seq_len: int) -> Any:
+        from amlab.models.uddm.train_config import TrainConfig
+
+        x0_steps = self.steps // 3 if self.x0_steps is None else self.x0_steps
+        return TrainConfig(
+            steps=self.steps, batch_size=self.batch_size, lr=self.lr, x0_steps=x0_steps,
+            lr_schedule=self.lr_schedule, converge_every=self.converge_every,
+            converge_tol=self.converge_tol,
+        )
+
     def point_settings(self) -> dict[str, Any]:
-        """The fields that shape one point's measurement (hashed into its key)."""
+        """The fields that shape one point's measurement (hashed into its key, but for
+        ``cache_dir`` and ``records_dir``). The fields added with the convergence rule enter
+        only when they differ from their defaults, so older sweeps keep their keys."""
         keys = ("steps", "batch_size", "lr", "x0_steps", "seed", "n_eval", "n_random",
                 "n_generated", "n_nelbo", "nelbo_samples", "t_ref", "test_split_entropy",
-                "cache_dir")
-        return {**{k: getattr(self, k) for k in keys}, "ts": list(self.ts)}
+                "cache_dir", "records_dir")
+        settings = {**{k: getattr(self, k) for k in keys}, "ts": list(self.ts)}
+        for name in ("lr_schedule", "converge_every", "converge_tol"):
+            if getattr(self, name) != _FIELD_DEFAULTS[name]:
+                settings[name] = getattr(self, name)
+        return settings
+
+
+_FIELD_DEFAULTS = {f.name: f.default for f in fields(TransitionConfig)}
 
 
 def _random_block(config: TransitionConfig, rows: int, stream: str | int) -> torch.Tensor:
