@@ -136,21 +136,26 @@ class PointSpec:
         return f"{self.model}-{self.size}" if self.size else self.model
 
 
+def uddm_train_config(settings: dict[str, Any], denoiser: Any = "toy") -> Any:
+    """The :class:`~amlab.models.uddm.train_config.TrainConfig` a point's ``settings`` give a
+    UDDM (``x0_steps = None``: a third of ``steps``; the convergence fields only when set)."""
+    from amlab.models.uddm.train_config import TrainConfig
+
+    s = settings
+    x0_steps = s["steps"] // 3 if s["x0_steps"] is None else s["x0_steps"]
+    optional = {k: s[k] for k in ("lr_schedule", "converge_every", "converge_tol") if k in s}
+    return TrainConfig(
+        denoiser=denoiser, steps=s["steps"], batch_size=s["batch_size"], lr=s["lr"], seed=s["seed"],
+        x0_steps=x0_steps, **optional,
+    )
+
+
 def _build(spec: PointSpec) -> AssociativeMemory:
     s = spec.settings
     if spec.model != "uddm":
         return build_model(spec.model)
-    from amlab.models.uddm.train_config import TrainConfig
-
-    x0_steps = s["steps"] // 3 if s["x0_steps"] is None else s["x0_steps"]
-    every = s.get("converge_every", 0)
-    config = TrainConfig(
-        denoiser=parse_size(spec.size, spec.vocab_size, spec.train.shape[1]),
-        steps=s["steps"], batch_size=s["batch_size"], lr=s["lr"], seed=s["seed"], x0_steps=x0_steps,
-        lr_schedule=s.get("lr_schedule", "cosine"), converge_every=every,
-        converge_tol=s.get("converge_tol", 0.01),
-    )
-    held_out = spec.test if every else None  # its curve is recorded, never used to stop
+    config = uddm_train_config(s, parse_size(spec.size, spec.vocab_size, spec.train.shape[1]))
+    held_out = spec.test if config.converge_every else None  # its curve is recorded, never used to stop
     return build_model("uddm", train_config=config, cache_dir=s["cache_dir"], held_out=held_out)
 
 

@@ -41,7 +41,7 @@ from amlab.studies.backends import Backend, run_points
 from amlab.studies.base import read_table, record_outputs, save_config, write_table
 from amlab.probe import VerdictRule, judge
 from amlab.studies.transition.analysis import agreement, estimate_n_star, recovery_regime, verdict_agreement
-from amlab.studies.transition.point import HIST_BINS, PointSpec, evaluate_point, parse_size
+from amlab.studies.transition.point import HIST_BINS, PointSpec, evaluate_point, parse_size, uddm_train_config
 from amlab.trials import DEFAULT_LEVELS
 
 __all__ = [
@@ -220,22 +220,12 @@ class TransitionConfig:
         object.__setattr__(self, "ts", tuple(check_unit_interval("t", t) for t in self.ts))
         if check_unit_interval("t_ref", self.t_ref) not in self.ts:
             raise ValueError(f"t_ref = {self.t_ref} must be one of the recovery levels ts")
-        self._train_config(8, self.seq_len)  # validates the UDDM training fields together
+        uddm_train_config(self.point_settings())  # validates the UDDM training fields together
 
     @property
     def labels(self) -> list[tuple[str, str]]:
         """``(model, size)`` of every swept model."""
         return [(m, s) for m in self.models for s in (self.sizes if m == "uddm" else ("",))]
-
-    def _train_config(self, vocab_size: int, seq_len: int) -> Any:
-        from amlab.models.uddm.train_config import TrainConfig
-
-        x0_steps = self.steps // 3 if self.x0_steps is None else self.x0_steps
-        return TrainConfig(
-            steps=self.steps, batch_size=self.batch_size, lr=self.lr, x0_steps=x0_steps,
-            lr_schedule=self.lr_schedule, converge_every=self.converge_every,
-            converge_tol=self.converge_tol,
-        )
 
     def point_settings(self) -> dict[str, Any]:
         """The fields that shape one point's measurement (hashed into its key, but for
