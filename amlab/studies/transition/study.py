@@ -37,6 +37,7 @@ from amlab._validation import check_positive_int, check_unit_interval
 from amlab.data import nested_split, text_sequences
 from amlab.experiment import provenance, write_json_atomic
 from amlab.models.registry import parse_model_names
+from amlab.ngram import ngram_nelbo
 from amlab.studies.backends import Backend, run_points
 from amlab.studies.base import read_table, record_outputs, save_config, write_table
 from amlab.probe import VerdictRule, judge
@@ -45,9 +46,13 @@ from amlab.studies.transition.point import HIST_BINS, PointSpec, evaluate_point,
 from amlab.trials import DEFAULT_LEVELS
 
 __all__ = [
+    "CURVE_COLUMNS",
+    "NGRAM_ORDERS",
     "POINT_COLUMNS",
     "TABLE_COLUMNS",
     "TransitionConfig",
+    "baselines",
+    "curve_rows",
     "histogram_rows",
     "load_sequences",
     "n_star_rows",
@@ -81,8 +86,12 @@ TABLE_COLUMNS: dict[str, str] = {
     "restored_recovered": "as entropy_recovered, on the restored sequence at t = 1e-5 (when kept)",
     "restored_unrecovered": "as entropy_unrecovered, on the restored sequence at t = 1e-5",
     "n_sequences": "sequences behind the row",
+    "stopped_by": "UDDM training: rule (converged), cap (limited by its budget) or fixed steps",
 }
 """The columns of ``transition.csv`` and what they hold."""
+
+NGRAM_ORDERS: tuple[int, ...] = (1, 2, 4)
+"""The n-gram baselines of every point: unigram, bigram and a 4-gram (three tokens of context)."""
 
 POINT_COLUMNS: dict[str, str] = {
     "model": "model name", "size": "UDDM size", "n_train": "N",
@@ -104,8 +113,26 @@ POINT_COLUMNS: dict[str, str] = {
     "copies_stderr": "its standard error",
     "hamming_mean": "mean Hamming distance of a generated sequence to the nearest training one",
     "fit_seconds": "time to fit (or load) the model", "eval_seconds": "time of the measurements",
+    "step_cap": "UDDM training: the most optimizer steps allowed",
+    "steps_used": "the optimizer steps the model was trained for",
+    "stopped_by": "what ended training: rule (converged), cap (limited by its budget) or fixed (a set number of steps)",
+    **{f"ngram{k}_test": f"held-out -ln p(x) / L of an order-{k} Witten-Bell n-gram fitted on the same N sequences"
+       for k in NGRAM_ORDERS},
+    **{f"ngram{k}_test_stderr": "its standard error" for k in NGRAM_ORDERS},
 }
 """The columns of ``points.csv`` and what they hold."""
+
+CURVE_COLUMNS: dict[str, str] = {
+    "model": "model name", "size": "UDDM size", "n_train": "N",
+    "step": "optimizer step of the evaluation",
+    "train": "training NELBO on the rule's fixed batch (nats per token)",
+    "val": "held-out NELBO on a fixed batch of test sequences (recorded, never used to stop)",
+    "improvement": "the octave fall the rule read at this step (empty before it could fit)",
+    "improvement_stderr": "its standard error",
+    "stopped_by": "what ended this point's training (rule or cap)",
+}
+"""The columns of ``curves.csv``: one row per evaluation of the convergence rule."""
+
 
 
 @dataclass(frozen=True)
@@ -288,6 +315,15 @@ def load_sequences(config: TransitionConfig) -> tuple[torch.Tensor, torch.Tensor
     return split.train_pool, split.test, vocab, f"{where}, L = {config.seq_len}"
 
 
+def baselines(pool: torch.Tensor, test: torch.Tensor, vocab: int, n_grid: tuple[int, ...]) -> list[dict[str, Any]]:
+    """The held-out loss of the :data:`NGRAM_ORDERS` n-gram models fitted on the first N
+    sequences of ``pool``, per N of ``n_grid``: one record per N and order."""
+    return [
+        {"n_train": n, "order": k, "nelbo_test": ngram_nelbo(pool[:n], test, vocab, k)}
+        for n in n_grid for k in NGRAM_ORDERS
+    ]
+
+
 def point_specs(config: TransitionConfig, pool: torch.Tensor, test: torch.Tensor, vocab: int) -> list[PointSpec]:
     """One spec per model × size × N, small N first."""
     settings = config.point_settings()
@@ -344,6 +380,7 @@ def run(
             "pool": int(pool.shape[0]), "n_test": int(test.shape[0]),
         },
         "points": points,
+        "baselines": baselines(pool, test, vocab, config.n_grid),
         "computed": sum(bool(p["computed"]) for p in points),
         "reused": sum(not p["computed"] for p in points),
     }
@@ -375,8 +412,9 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     def row(p: dict[str, Any], t: float, split: str) -> dict[str, Any]:
         key = (p["model"], p["size"], p["n_train"], round(t, 12), split)
-        return rows.setdefault(key, {"model": p["model"], "size": p["size"],
-                                     "n_train": p["n_train"], "t": t, "split": split})
+        return rows.setdefault(key, {"model": p["model"], "size": p["size"], "n_train": p["n_train"],
+                                     "t": t, "split": split,
+                                     "stopped_by": (p.get("training") or {}).get("stopped_by")})
 
     for p in results["points"]:
         for split, curve in p["recovery"].items():
@@ -409,8 +447,12 @@ def point_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per model × N (columns: :data:`POINT_COLUMNS`)."""
     t_ref = results["config"]["t_ref"]
     rule = VerdictRule(t_ref=t_ref)
+    ngram: dict[int, dict[str, Any]] = {}
+    for b in results.get("baselines", []):
+        ngram.setdefault(b["n_train"], {}).update(_est(f"ngram{b['order']}_test", b["nelbo_test"]))
     out = []
     for p in results["points"]:
+        training = p.get("training") or {}
         pr, nelbo = p["probe"], p["nelbo"]
         at = {s: next(q for q in c["points"] if math.isclose(q["t"], t_ref)) for s, c in p["recovery"].items()}
         rec = {s: (q["recovery"]["value"], q["recovery"]["stderr"]) for s, q in at.items()}
@@ -432,8 +474,23 @@ def point_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             **_est("entropy_gap", gap), **_est("copies", pr["copies"]),
             "hamming_mean": pr["hamming"]["mean"],
             "fit_seconds": p["fit_seconds"], "eval_seconds": p["eval_seconds"],
+            "step_cap": training.get("cap"), "steps_used": training.get("steps_used"),
+            "stopped_by": training.get("stopped_by"), **ngram.get(p["n_train"], {}),
         }
         out.append({c: row.get(c) for c in POINT_COLUMNS})
+    return out
+
+
+def curve_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The convergence rule's NELBO curves: one row per point × evaluation
+    (columns: :data:`CURVE_COLUMNS`; empty for points trained for a fixed number of steps)."""
+    out = []
+    for p in results["points"]:
+        training = p.get("training") or {}
+        for record in training.get("curve", []):
+            row = {"model": p["model"], "size": p["size"], "n_train": p["n_train"],
+                   "stopped_by": training["stopped_by"], **record}
+            out.append({c: row.get(c) for c in CURVE_COLUMNS})
     return out
 
 
@@ -470,11 +527,12 @@ def write(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     paths["points"] = write_table(point_rows(results), out / "points.csv")
     paths["histograms"] = write_table(histogram_rows(results), out / "entropy_hist.csv")
     paths["n_star"] = write_table(n_star_rows(results), out / "n_star.csv")
+    paths["curves"] = write_table(curve_rows(results), out / "curves.csv", columns=list(CURVE_COLUMNS))
     table, per_point = read_table(paths["table"]), read_table(paths["points"])
-    hist = read_table(paths["histograms"])
-    for frame in (table, per_point, hist):
+    hist, curves = read_table(paths["histograms"]), read_table(paths["curves"])
+    for frame in (table, per_point, hist, curves):
         frame["size"] = ["" if pd.isna(v) else str(v) for v in frame["size"]]
     title = results["data"]["description"]
-    paths.update(plots.draw_all(table, per_point, hist, out, title=title, t_ref=config.t_ref))
+    paths.update(plots.draw_all(table, per_point, hist, curves, out, title=title, t_ref=config.t_ref))
     record_outputs(out, paths.values())
     return paths
