@@ -2,7 +2,7 @@
 
 For a denoiser ``D`` and a reference ``R`` (the empirical twin of the same training set, the
 population twin of the source, or a second trained model), on states ``x_t ~ q(· | x_0)``
-drawn at a level ``t`` from given clean sequences,
+drawn at a level ``t`` from given clean sequences::
 
     KL = mean_ℓ Σ_v R̂^ℓ_v log(R̂^ℓ_v / D̂^ℓ_v),    TV = mean_ℓ ½ Σ_v |R̂^ℓ_v − D̂^ℓ_v|,
 
