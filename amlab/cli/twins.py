@@ -19,7 +19,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def twins_command(
-    n_grid: str = typer.Option("16,64,256,1024,4096", "--n-grid", help="Training-set sizes N on the Markov source."),
+    n_grid: str = typer.Option("4,8,16,32,64,256,1024,4096", "--n-grid", help="Training-set sizes N on the Markov source."),
     text_n_grid: str = typer.Option(
         "64,256,1024,4096", "--text-n-grid", help="Sizes N of the disjoint-halves part on the bundled text ('' skips it)."
     ),

@@ -64,7 +64,7 @@ class TwinsConfig:
     order: int = 1
     entropy_rate: float = 1.0
     source_seed: int = 0
-    n_grid: tuple[int, ...] = (16, 64, 256, 1024, 4096)
+    n_grid: tuple[int, ...] = (4, 8, 16, 32, 64, 256, 1024, 4096)
     text_n_grid: tuple[int, ...] = (64, 256, 1024, 4096)
     text_seq_len: int = 16
     size: str = "64x2"
