@@ -41,3 +41,14 @@ def test_bad_flags_fail_in_one_line(tmp_path) -> None:
 def test_config_refuses_a_reference_level_outside_its_levels() -> None:
     with pytest.raises(ValueError, match="t_ref"):
         TwinsConfig(ts=(0.1,), t_ref=0.25)
+
+
+def test_last_tenth_drop_flags_a_fall_beyond_two_standard_errors() -> None:
+    from amlab.studies.twins.point import last_tenth_drop
+
+    falling = [{"nelbo": 2.0, "stderr": 0.01}, {"nelbo": 1.9, "stderr": 0.01}]
+    assert last_tenth_drop(falling) == (pytest.approx(0.1), True)
+    flat = [{"nelbo": 2.0, "stderr": 0.1}, {"nelbo": 1.9, "stderr": 0.1}]
+    assert last_tenth_drop(flat)[1] is False
+    with pytest.raises(ValueError, match="two validations"):
+        last_tenth_drop(flat[:1])

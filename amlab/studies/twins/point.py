@@ -30,7 +30,7 @@ from amlab.models.uddm.train_config import TrainConfig
 from amlab.sources import MarkovSource, PopulationLeaveOneOut, denoiser_distance, nelbo_gap
 from amlab.studies.transition.point import parse_size
 
-__all__ = ["POINT_FORMAT", "synthetic_point", "text_point"]
+__all__ = ["POINT_FORMAT", "last_tenth_drop", "synthetic_point", "text_point"]
 
 POINT_FORMAT = 1
 """Version of a point's layout; part of every cache key."""
@@ -59,6 +59,17 @@ def _cached(settings: dict[str, Any], data: dict[str, torch.Tensor], measure: Ca
     return {**result, "computed": True}
 
 
+def last_tenth_drop(history: list[dict[str, Any]]) -> tuple[float, bool]:
+    """How much the validation NELBO fell between the last two validations (a tenth of
+    training apart), and whether that is more than two standard errors of the difference."""
+    if len(history) < 2:
+        raise ValueError("the convergence check needs at least two validations")
+    prev, last = history[-2], history[-1]
+    fell = float(prev["nelbo"] - last["nelbo"])
+    noise = math.hypot(prev.get("stderr") or 0.0, last.get("stderr") or 0.0)
+    return fell, bool(fell > 2 * noise)
+
+
 def _train(settings: dict[str, Any], seqs: torch.Tensor, val: torch.Tensor, vocab: int) -> tuple[TrainResult, dict[str, Any]]:
     """Train one network; record its steps, final NELBOs and whether validation still fell
     over the last tenth of training (last two validations more than two errors apart)."""
@@ -72,14 +83,13 @@ def _train(settings: dict[str, Any], seqs: torch.Tensor, val: torch.Tensor, voca
     result = train(config, seqs, val, vocab_size=vocab, progress=False)
     seconds = time.perf_counter() - start
     hist = result.val_history
-    last, prev = hist[-1], hist[-2] if len(hist) > 1 else hist[-1]
-    fell = prev["nelbo"] - last["nelbo"]
-    noise = math.hypot(prev.get("stderr") or 0.0, last.get("stderr") or 0.0)
+    last = hist[-1]
+    fell, falling = last_tenth_drop(hist)
     record = {
         "steps": result.step, "train_seconds": seconds,
         "final_val_nelbo": last["nelbo"], "final_val_stderr": last.get("stderr"),
         "final_train_nelbo": last.get("train_nelbo"), "final_train_stderr": last.get("train_stderr"),
-        "val_drop_last_tenth": fell, "still_falling": bool(fell > 2 * noise),
+        "val_drop_last_tenth": fell, "still_falling": falling,
         "val_history": hist,
     }
     return result, record
