@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 from amlab.cli import app
 from amlab.studies.twins import TwinsConfig
 
-TINY = ["--n-grid", "4,16", "--text-n-grid", "8,32", "--steps", "20", "--n-eval", "8", "-V", "4", "-L", "6"]
+TINY = ["--n-grid", "4,16", "--text-n-grid", "8,32", "--steps", "20", "--converge-every", "5",
+        "--converge-tol", "1e-9", "--n-eval", "8", "-V", "4", "-L", "6"]
 
 
 def test_twins_command_writes_tables_and_figures(tmp_path) -> None:
@@ -24,6 +25,8 @@ def test_twins_command_writes_tables_and_figures(tmp_path) -> None:
     assert (distances["kl"] >= 0).all() and distances["tv"].between(0, 1).all()
     points = pd.read_csv(out / "points.csv")
     assert (points["steps"] == 20).all() and len(points) == 2 + 2 * 2
+    # a tolerance no run can meet: every network is stopped by the cap, and says so
+    assert (points["stopped_by"] == "cap").all() and (points["step_cap"] == 20).all()
     # a rerun reads every point from the cache
     again = CliRunner().invoke(
         app, ["twins", *TINY, "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--overwrite"]
@@ -43,12 +46,14 @@ def test_config_refuses_a_reference_level_outside_its_levels() -> None:
         TwinsConfig(ts=(0.1,), t_ref=0.25)
 
 
-def test_last_tenth_drop_flags_a_fall_beyond_two_standard_errors() -> None:
-    from amlab.studies.twins.point import last_tenth_drop
 
-    falling = [{"nelbo": 2.0, "stderr": 0.01}, {"nelbo": 1.9, "stderr": 0.01}]
-    assert last_tenth_drop(falling) == (pytest.approx(0.1), True)
-    flat = [{"nelbo": 2.0, "stderr": 0.1}, {"nelbo": 1.9, "stderr": 0.1}]
-    assert last_tenth_drop(flat)[1] is False
-    with pytest.raises(ValueError, match="two validations"):
-        last_tenth_drop(flat[:1])
+
+def test_a_tolerance_every_run_meets_stops_each_network_by_the_rule(tmp_path) -> None:
+    flags = [f for f in TINY if f not in ("1e-9",)]
+    flags[flags.index("--converge-tol") + 1:flags.index("--converge-tol") + 1] = ["100"]
+    flags[flags.index("--steps") + 1] = "200"
+    result = CliRunner().invoke(app, ["twins", *flags, "--text-n-grid", "", "--cache-dir", str(tmp_path / "c"),
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    points = pd.read_csv(tmp_path / "o" / "points.csv")
+    assert (points["stopped_by"] == "rule").all() and (points["steps"] < 200).all()

@@ -92,19 +92,19 @@ def data_option() -> Any:
     )
 
 
-def converge_every_option() -> Any:
+def converge_every_option(default: int = 0) -> Any:
     """``--converge-every``: the convergence rule of UDDM training (0: a fixed number of steps)."""
     return typer.Option(
-        0, "--converge-every",
+        default, "--converge-every",
         help="Stop UDDM training by the convergence rule, evaluated every this many steps "
         "(--steps is then the cap; 0: exactly --steps).",
     )
 
 
-def converge_tol_option() -> Any:
+def converge_tol_option(default: float = 0.01) -> Any:
     """``--converge-tol``: the convergence rule's tolerance."""
     return typer.Option(
-        0.01, "--converge-tol",
+        default, "--converge-tol",
         help="The rule's tolerance: nats per token the training NELBO may still fall over the "
         "last octave of steps.",
     )

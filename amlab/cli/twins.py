@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from amlab.cli.common import console, fail
+from amlab.cli.common import console, converge_every_option, converge_tol_option, fail
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -28,7 +28,9 @@ def twins_command(
     order: int = typer.Option(1, "--order", help="Order of the Markov source (1 or 2)."),
     entropy_rate: float = typer.Option(1.0, "--entropy-rate", help="Entropy rate of the source, nats per token."),
     size: str = typer.Option("64x2", "--size", help="UDDM size: a preset or WIDTHxLAYERS."),
-    steps: int = typer.Option(2000, "--steps", help="Training steps at every N."),
+    steps: int = typer.Option(4000, "--steps", help="The cap on training steps at every N."),
+    converge_every: int = converge_every_option(100),
+    converge_tol: float = converge_tol_option(0.02),
     n_eval: int = typer.Option(128, "--n-eval", help="Sequences per split for the distances and recovery."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data, training and measurements."),
     cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Root of the cache of finished points."),
@@ -47,6 +49,7 @@ def twins_command(
         config = study.TwinsConfig(
             n_grid=_ints(n_grid), text_n_grid=_ints(text_n_grid), vocab_size=vocab_size, seq_len=seq_len,
             order=order, entropy_rate=entropy_rate, size=size, steps=steps, n_eval=n_eval, seed=seed,
+            converge_every=converge_every, converge_tol=converge_tol,
             cache_dir=cache_dir,
         )
         config.source()  # a bad source fails here, before any folder is made

@@ -31,12 +31,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from amlab.plots import mark_cap_limited
 from amlab.studies.transition.study import NGRAM_ORDERS
 
 __all__ = ["draw_all"]
 
 SPLIT_STYLE = {"train": "-", "test": "--", "generated": ":", "random": "-."}
-CAP_LABEL = "stopped by the step cap"
 
 
 def _labels(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
@@ -75,16 +75,8 @@ def _line(ax: plt.Axes, rows: pd.DataFrame, column: str, **style: object) -> Non
     ax.errorbar(rows["n_train"], rows[column], yerr=None if err is None else err.fillna(0.0),
                 marker="o", markersize=3, capsize=2, **style)
     if "stopped_by" in rows:
-        _mark_cap(ax, rows[rows["stopped_by"] == "cap"], "n_train", column)
-
-
-def _mark_cap(ax: plt.Axes, rows: pd.DataFrame, x: str, y: str) -> None:
-    """Open red rings on the points limited by the step cap (one legend entry per axes)."""
-    if rows.empty:
-        return
-    label = None if CAP_LABEL in ax.get_legend_handles_labels()[1] else CAP_LABEL
-    ax.scatter(rows[x], rows[y], s=70, facecolors="none", edgecolors="red", linewidths=1.0,
-               zorder=4, label=label)
+        capped = rows[rows["stopped_by"] == "cap"]
+        mark_cap_limited(ax, capped["n_train"], capped[column])
 
 
 def _log_x(ax: plt.Axes) -> None:
@@ -219,7 +211,7 @@ def loss_curves(curves: pd.DataFrame, path: Path, title: str) -> Path:
             if run["val"].notna().any():
                 ax.plot(run["step"], run["val"], color=colour, linestyle=":")
             if capped:
-                _mark_cap(ax, run.tail(1), "step", "train")
+                mark_cap_limited(ax, run["step"].tail(1), run["train"].tail(1))
         ax.set_xscale("log")
         ax.set(xlabel="optimizer step", ylabel="NELBO, nats per token (train solid, held out dotted)", title=label)
         ax.legend(fontsize=7)

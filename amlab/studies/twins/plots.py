@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from amlab.plots import mark_cap_limited  # noqa: E402
+
 __all__ = ["agreement_vs_n", "distances_vs_n", "draw_all", "nelbo_vs_n"]
 
 _STYLE = {
@@ -26,7 +28,14 @@ def _mark_n_star(ax: plt.Axes, n_star: pd.DataFrame, part: str) -> None:
         ax.axvline(row["n_star"], color="k", ls=style, lw=1, label=f"recovery N* ({row['method']})")
 
 
-def _panels(distances: pd.DataFrame, n_star: pd.DataFrame, part: str, metric: str, path: Path, title: str) -> Path:
+def _capped(points: pd.DataFrame, part: str) -> set[int]:
+    """The N of ``part`` where a network was stopped by the step cap."""
+    mine = points[(points["part"] == part) & (points["stopped_by"] == "cap")]
+    return set(mine["n_train"].tolist())
+
+
+def _panels(distances: pd.DataFrame, n_star: pd.DataFrame, capped: set[int], part: str, metric: str,
+            path: Path, title: str) -> Path:
     rows = distances[distances["part"] == part]
     ts, splits = sorted(rows["t"].unique()), sorted(rows["split"].unique())
     fig, axes = plt.subplots(len(splits), len(ts), figsize=(4 * len(ts), 3.2 * len(splits)),
@@ -39,6 +48,9 @@ def _panels(distances: pd.DataFrame, n_star: pd.DataFrame, part: str, metric: st
                 colour, label = _STYLE.get(pair, ("C7", pair))
                 ax.errorbar(frame["n_train"], frame[metric], yerr=frame[f"{metric}_stderr"].fillna(0),
                             color=colour, marker="o", capsize=3, label=label)
+                if pair != "empirical-population":  # the twins are exact, never trained
+                    limited = frame[frame["n_train"].isin(capped)]
+                    mark_cap_limited(ax, limited["n_train"], limited[metric])
             _mark_n_star(ax, n_star, part)
             ax.set_xscale("log", base=2)
             ax.set_title(f"x_t from {split} sequences, t = {t:g}", fontsize=9)
@@ -51,15 +63,18 @@ def _panels(distances: pd.DataFrame, n_star: pd.DataFrame, part: str, metric: st
     return path
 
 
-def distances_vs_n(distances: pd.DataFrame, n_star: pd.DataFrame, path: Path, metric: str) -> Path:
-    """Synthetic part: the network's distance to each twin against N, one panel per split × t."""
-    return _panels(distances, n_star, "synthetic", metric, path,
+def distances_vs_n(distances: pd.DataFrame, n_star: pd.DataFrame, points: pd.DataFrame, path: Path,
+                   metric: str) -> Path:
+    """Synthetic part: the network's distance to each twin against N, one panel per split × t
+    (networks stopped by the step cap ringed)."""
+    return _panels(distances, n_star, _capped(points, "synthetic"), "synthetic", metric, path,
                    "Where the trained denoiser sits between its twins (Markov source)")
 
 
-def agreement_vs_n(distances: pd.DataFrame, n_star: pd.DataFrame, path: Path) -> Path:
-    """Text part: KL between the networks of two disjoint halves against N."""
-    return _panels(distances, n_star, "text", "kl", path,
+def agreement_vs_n(distances: pd.DataFrame, n_star: pd.DataFrame, points: pd.DataFrame, path: Path) -> Path:
+    """Text part: KL between the networks of two disjoint halves against N (ringed where either
+    network was stopped by the step cap)."""
+    return _panels(distances, n_star, _capped(points, "text"), "text", "kl", path,
                    "Disjoint halves of the text: KL between the two networks' x̂")
 
 
@@ -75,8 +90,9 @@ def nelbo_vs_n(points: pd.DataFrame, entropy: float, path: Path) -> Path:
         ax.plot(rows["n_train"], rows["optimum_fresh"], "k-", label="population twin (leave-one-out)")
     ax.axhline(entropy, color="k", ls=":", label="H(X_{1:L}) / L")
     ax.plot(rows["n_train"], rows["ln_n_over_l"], color="0.6", ls="--", label="ln N / L (memorising)")
-    for _, row in rows[rows["still_falling"]].iterrows():
-        ax.annotate("still falling", (row["n_train"], row["final_val_nelbo"]), fontsize=7)
+    capped = rows[rows["stopped_by"] == "cap"]
+    mark_cap_limited(ax, capped["n_train"], capped["final_val_nelbo"])
+    mark_cap_limited(ax, capped["n_train"], capped["final_train_nelbo"])
     ax.set_xscale("log", base=2)
     ax.set_xlabel("N (training sequences)")
     ax.set_ylabel("NELBO (nats / token)")
@@ -88,12 +104,12 @@ def nelbo_vs_n(points: pd.DataFrame, entropy: float, path: Path) -> Path:
 
 def draw_all(frames: dict[str, pd.DataFrame], out: Path, entropy: float) -> dict[str, Path]:
     """Every figure the tables allow."""
-    distances, n_star = frames["distances"], frames["n_star"]
+    distances, n_star, points = frames["distances"], frames["n_star"], frames["points"]
     paths = {
-        "fig_kl": distances_vs_n(distances, n_star, out / "distance_kl_vs_n.png", "kl"),
-        "fig_tv": distances_vs_n(distances, n_star, out / "distance_tv_vs_n.png", "tv"),
+        "fig_kl": distances_vs_n(distances, n_star, points, out / "distance_kl_vs_n.png", "kl"),
+        "fig_tv": distances_vs_n(distances, n_star, points, out / "distance_tv_vs_n.png", "tv"),
         "fig_nelbo": nelbo_vs_n(frames["points"], entropy, out / "nelbo_vs_n.png"),
     }
     if (distances["part"] == "text").any():
-        paths["fig_text"] = agreement_vs_n(distances, n_star, out / "text_agreement_vs_n.png")
+        paths["fig_text"] = agreement_vs_n(distances, n_star, points, out / "text_agreement_vs_n.png")
     return paths

@@ -30,9 +30,9 @@ from amlab.models.uddm.train_config import TrainConfig
 from amlab.sources import MarkovSource, PopulationLeaveOneOut, denoiser_distance, nelbo_gap
 from amlab.studies.transition.point import parse_size
 
-__all__ = ["POINT_FORMAT", "last_tenth_drop", "synthetic_point", "text_point"]
+__all__ = ["POINT_FORMAT", "synthetic_point", "text_point"]
 
-POINT_FORMAT = 1
+POINT_FORMAT = 2
 """Version of a point's layout; part of every cache key."""
 
 Report = Callable[[str], None]
@@ -59,38 +59,27 @@ def _cached(settings: dict[str, Any], data: dict[str, torch.Tensor], measure: Ca
     return {**result, "computed": True}
 
 
-def last_tenth_drop(history: list[dict[str, Any]]) -> tuple[float, bool]:
-    """How much the validation NELBO fell between the last two validations (a tenth of
-    training apart), and whether that is more than two standard errors of the difference."""
-    if len(history) < 2:
-        raise ValueError("the convergence check needs at least two validations")
-    prev, last = history[-2], history[-1]
-    fell = float(prev["nelbo"] - last["nelbo"])
-    noise = math.hypot(prev.get("stderr") or 0.0, last.get("stderr") or 0.0)
-    return fell, bool(fell > 2 * noise)
-
-
 def _train(settings: dict[str, Any], seqs: torch.Tensor, val: torch.Tensor, vocab: int) -> tuple[TrainResult, dict[str, Any]]:
-    """Train one network; record its steps, final NELBOs and whether validation still fell
-    over the last tenth of training (last two validations more than two errors apart)."""
-    steps = settings["steps"]
+    """Train one network under the convergence rule (:mod:`amlab.models.uddm.convergence`,
+    ``steps`` the cap); record the steps used, what stopped it, its curve and final NELBOs."""
+    cap = settings["steps"]
     config = TrainConfig(
-        denoiser=parse_size(settings["size"], vocab, seqs.shape[1]), steps=steps,
+        denoiser=parse_size(settings["size"], vocab, seqs.shape[1]), steps=cap,
         batch_size=settings["batch_size"], lr=settings["lr"], seed=settings["seed"],
-        eval_every=max(1, steps // 10), eval_seqs=val.shape[0], checkpoint_every=0,
+        eval_every=max(1, cap // 10), eval_seqs=val.shape[0], checkpoint_every=0,
+        converge_every=settings["converge_every"], converge_tol=settings["converge_tol"],
     )
     start = time.perf_counter()
     result = train(config, seqs, val, vocab_size=vocab, progress=False)
     seconds = time.perf_counter() - start
-    hist = result.val_history
-    last = hist[-1]
-    fell, falling = last_tenth_drop(hist)
+    last = result.val_history[-1]
+    conv = result.convergence or {}
     record = {
-        "steps": result.step, "train_seconds": seconds,
+        "step_cap": cap, "steps": result.step, "stopped_by": conv.get("stopped_by"),
+        "train_seconds": seconds,
         "final_val_nelbo": last["nelbo"], "final_val_stderr": last.get("stderr"),
         "final_train_nelbo": last.get("train_nelbo"), "final_train_stderr": last.get("train_stderr"),
-        "val_drop_last_tenth": fell, "still_falling": falling,
-        "val_history": hist,
+        "curve": conv.get("curve", []),
     }
     return result, record
 

@@ -50,8 +50,12 @@ class TwinsConfig:
         n_grid: training-set sizes N of the synthetic part.
         text_n_grid: sizes of the text part (empty: no text part).
         text_seq_len: L of the text sequences (bundled text, characters, packed).
-        size: the UDDM size (preset or ``WIDTHxLAYERS``); steps, batch_size, lr: training,
-            the same at every N.
+        size: the UDDM size (preset or ``WIDTHxLAYERS``); batch_size, lr: training, the same
+            at every N.
+        steps: the step cap; training stops earlier when the convergence rule fires
+            (:mod:`amlab.models.uddm.convergence`: the training NELBO fell by less than
+            ``converge_tol`` nats per token over the last octave of steps, evaluated every
+            ``converge_every`` steps). Points stopped by the cap say so in ``points.csv``.
         ts: levels of the distances and of recovery; t_ref: the level of recovery's N*.
         n_eval: sequences the distances and recovery are measured on, per split.
         n_nelbo, nelbo_samples: sequences and Monte-Carlo replicates of the NELBO gap.
@@ -68,7 +72,9 @@ class TwinsConfig:
     text_n_grid: tuple[int, ...] = (64, 256, 1024, 4096)
     text_seq_len: int = 16
     size: str = "64x2"
-    steps: int = 2000
+    steps: int = 4000
+    converge_every: int = 100
+    converge_tol: float = 0.02
     batch_size: int = 64
     lr: float = 1e-3
     ts: tuple[float, ...] = (0.1, 0.25, 0.5)
@@ -81,8 +87,8 @@ class TwinsConfig:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "seq_len", "text_seq_len", "steps", "batch_size", "n_eval",
-                     "n_nelbo", "nelbo_samples", "draws"):
+        for name in ("vocab_size", "seq_len", "text_seq_len", "steps", "converge_every", "batch_size",
+                     "n_eval", "n_nelbo", "nelbo_samples", "draws"):
             check_positive_int(name, getattr(self, name))
         self.n_grid = tuple(sorted(check_positive_int("n_grid", n) for n in self.n_grid))
         self.text_n_grid = tuple(sorted(check_positive_int("text_n_grid", n) for n in self.text_n_grid))
@@ -93,6 +99,8 @@ class TwinsConfig:
             raise ValueError(f"t_ref = {self.t_ref} must be one of ts = {self.ts}")
         if self.steps < 20:
             raise ValueError(f"steps must be at least 20 (ten validations), got {self.steps}")
+        if not (math.isfinite(self.converge_tol) and self.converge_tol > 0):
+            raise ValueError(f"converge_tol must be a positive number of nats per token, got {self.converge_tol}")
 
     def source(self) -> MarkovSource:
         """The synthetic source."""
@@ -101,7 +109,7 @@ class TwinsConfig:
 
     def settings(self) -> dict[str, Any]:
         """The fields that shape a point."""
-        keys = ("size", "steps", "batch_size", "lr", "ts", "n_eval", "n_nelbo", "nelbo_samples",
+        keys = ("size", "steps", "converge_every", "converge_tol", "batch_size", "lr", "ts", "n_eval", "n_nelbo", "nelbo_samples",
                 "draws", "seed", "cache_dir")
         return {k: getattr(self, k) for k in keys}
 
@@ -180,9 +188,9 @@ def point_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             tr = p[which]
             row = {"part": p["part"], "n_train": p["n_train"],
                    "network": "b" if which == "training_b" else "a", "computed": p["computed"],
-                   **{k: tr[k] for k in ("steps", "train_seconds", "final_train_nelbo", "final_train_stderr",
-                                         "final_val_nelbo", "final_val_stderr", "val_drop_last_tenth",
-                                         "still_falling")},
+                   **{k: tr[k] for k in ("step_cap", "steps", "stopped_by", "train_seconds",
+                                         "final_train_nelbo", "final_train_stderr",
+                                         "final_val_nelbo", "final_val_stderr")},
                    "ln_n_over_l": math.log(p["n_train"]) / results["config"]["seq_len"]}
             for split, gap in p.get("nelbo_gap", {}).items() if which == "training" else []:
                 row.update({f"{k}_{split}": v for k, v in gap.items()})
