@@ -17,7 +17,10 @@ import numpy as np
 from amlab._validation import check_positive_int
 from amlab.entropy import EntropyReport, EntropySplit
 
-__all__ = ["RECOVERY_CAPTION", "plot_entropy_histograms", "plot_recovery"]
+__all__ = ["CAP_LABEL", "RECOVERY_CAPTION", "mark_cap_limited", "plot_entropy_histograms", "plot_recovery"]
+
+CAP_LABEL = "stopped by the step cap"
+"""The legend entry of the rings :func:`mark_cap_limited` draws."""
 
 RECOVERY_CAPTION = (
     "|P∩C|/|P|: of the positions the corruption changed (P), the fraction the model's retrieval "
@@ -29,6 +32,16 @@ RECOVERY_CAPTION = (
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _ZERO = 0.01  # nats: "certain" tokens, reported as a share on the entropy histograms
+
+
+def mark_cap_limited(ax: Any, x: Sequence[float], y: Sequence[float]) -> None:
+    """Ring the points ``(x, y)`` of a trained model whose training the step cap stopped (its
+    numbers are limited by the budget, not converged) in open red circles, with one
+    :data:`CAP_LABEL` legend entry per axes."""
+    if len(x) == 0:
+        return
+    label = None if CAP_LABEL in ax.get_legend_handles_labels()[1] else CAP_LABEL
+    ax.scatter(x, y, s=70, facecolors="none", edgecolors="red", linewidths=1.0, zorder=4, label=label)
 
 
 def _figure(width: float, height: float) -> Any:

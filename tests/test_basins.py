@@ -188,6 +188,47 @@ def test_fixed_point_rates() -> None:
     assert rate.low < 3 / 8 < rate.high
 
 
+class Reverse(Identity):
+    """A diffusion-like double: fed at ``t = 1`` (its ``fixed_point_t``) it returns its input,
+    at any lower level it jumps to the first stored pattern."""
+
+    name = "reverse"
+    fixed_point_t = 1.0
+
+    def step(self, x, *, t=0.0, generator=None):
+        return x.clone() if t == 1.0 else self.patterns[:1].expand_as(x).clone()
+
+
+def test_the_fixed_point_test_feeds_sequences_at_the_model_s_level() -> None:
+    """Fed at t = 1 every sequence comes back; fed at t = 0 only the first pattern would."""
+    pats = patterns(5, 12, 4)
+    assert fixed_point_test(Reverse().fit(pats, 4), pats).value == 1.0
+    assert fixed_point_test(Constant().fit(pats, 4), pats).value == pytest.approx(1 / 5)
+
+
+class Tempered(Reverse):
+    """Noisy dynamics whose deterministic view is :class:`Reverse` (as a Glauber network's
+    zero-temperature view is its greedy sweep)."""
+
+    name = "tempered"
+
+    def step(self, x, *, t=0.0, generator=None):
+        return self.patterns[:1].expand_as(x).clone()
+
+    def deterministic(self):
+        return Reverse().fit(self.patterns, self.vocab_size)
+
+
+def test_the_fixed_point_test_uses_the_deterministic_view_counts_every_batch() -> None:
+    pats = patterns(7, 12, 4)
+    rate = fixed_point_test(Tempered().fit(pats, 4), pats, batch_size=3, confidence=0.5)
+    assert rate.value == 1.0 and rate.n == 7
+    wide = fixed_point_test(Tempered().fit(pats, 4), pats)
+    assert rate.confidence == 0.5 and wide.confidence == 0.95 and rate.low > wide.low
+    mixed = torch.cat([pats[:1].repeat(4, 1), pats[1:]])  # 4 of 10 sequences are fixed
+    assert fixed_point_test(Constant().fit(pats, 4), mixed, batch_size=3).value == pytest.approx(4 / 10)
+
+
 def test_fixed_point_report_counts_random_returns_exactly() -> None:
     pats = patterns(4, 3, 2)  # tiny space: random sequences often hit a stored pattern
     model = Nearest().fit(pats, 2)

@@ -195,3 +195,40 @@ def test_text_in_another_encoding_is_named(tmp_path) -> None:
     assert load_text(path, encoding="latin-1").startswith("déjà vu")
     with pytest.raises(ValueError, match="unknown text encoding"):
         load_text(path, encoding="no-such-codec")
+
+
+def test_text_files_reads_a_file_a_folder_or_a_glob_in_name_order(tmp_path) -> None:
+    from amlab.data import load_text, text_files
+
+    for name, body in (("b.txt", "second"), ("a.txt", "first"), ("c.md", "not text")):
+        (tmp_path / name).write_text(body, encoding="utf-8")
+    assert text_files(tmp_path / "b.txt") == [tmp_path / "b.txt"]
+    assert text_files(tmp_path) == [tmp_path / "a.txt", tmp_path / "b.txt"]  # *.txt only, sorted
+    assert text_files(str(tmp_path / "*.md")) == [tmp_path / "c.md"]
+    assert load_text(tmp_path) == "first\nsecond"
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [("missing.txt", "no text file"), ("empty", "holds no \\*.txt"), ("*.csv", "matches no file")],
+)
+def test_text_files_names_what_is_missing(tmp_path, where, message) -> None:
+    from amlab.data import text_files
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=message):
+        text_files(tmp_path / where)
+
+
+def test_the_sweep_reads_a_folder_of_plays(tmp_path) -> None:
+    from amlab.studies.transition import TransitionConfig, load_sequences
+
+    import random
+
+    rng = random.Random(0)
+    for name in ("one.txt", "two.txt"):  # no spaces: packing joins the files with one
+        (tmp_path / name).write_text("".join(rng.choice("abcdefgh") for _ in range(200)), encoding="utf-8")
+    config = TransitionConfig(data=str(tmp_path), seq_len=8, n_grid=(4, 8), n_test=4)
+    pool, test, vocab, description = load_sequences(config)
+    assert vocab >= 8 and str(tmp_path) in description
+    assert pool.shape[1] == 8 and test.shape == (4, 8)

@@ -13,6 +13,7 @@ import torch
 from typer.testing import CliRunner
 
 from amlab.cli import app
+from amlab.ngram import ngram_nelbo
 from amlab.studies import transition as study
 from amlab.studies.base import load_config
 from amlab.studies.transition.analysis import agreement, estimate_n_star, recovery_regime, verdict_agreement
@@ -277,3 +278,73 @@ def test_the_sweep_flags_default_to_the_config_defaults():
             assert flags[field.name] == getattr(config, field.name), field.name
     assert flags["n_grid"] == ",".join(map(str, config.n_grid))
     assert tuple(float(t) for t in flags["ts"].split(",")) == config.ts
+
+
+# -- baselines, the training budget and committable records ------------------------------------
+def test_every_point_carries_the_ngram_baselines_of_its_own_n(swept):
+    config, _, paths, _ = swept
+    points = pd.read_csv(paths["points"])
+    pool, test, vocab, _ = study.load_sequences(config)
+    for n in config.n_grid:
+        row = points[points["n_train"] == n].iloc[0]
+        for k in study.NGRAM_ORDERS:
+            expected = ngram_nelbo(pool[:n], test, vocab, k)
+            assert row[f"ngram{k}_test"] == pytest.approx(expected["value"])
+            assert row[f"ngram{k}_test_stderr"] == pytest.approx(expected["stderr"])
+    # random tokens: no model of the past beats ln V by much; the unigram sits near it
+    assert points["ngram1_test"].between(0.9 * math.log(vocab), 1.2 * math.log(vocab)).all()
+    # models without training steps have no budget to report, and no curve
+    assert points["stopped_by"].isna().all()
+    assert pd.read_csv(paths["curves"]).empty
+
+
+def uddm_config(cache: Path, **changes) -> study.TransitionConfig:
+    """Two tiny UDDM points under the convergence rule with a cap it cannot meet."""
+    base = dict(
+        models=("uddm",), sizes=("32x1",), source="random", vocab_size=4, seq_len=8,
+        n_grid=(4, 8), n_test=6, n_eval=4, n_random=4, n_generated=4, ts=(0.1, 0.5), steps=40,
+        batch_size=8, x0_steps=0, converge_every=10, converge_tol=1e-9, cache_dir=str(cache),
+    )
+    return study.TransitionConfig(**{**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory):
+    root = tmp_path_factory.mktemp("capped")
+    config = uddm_config(root / "cache", records_dir=str(root / "records"))
+    results = study.run(config)
+    return config, results, study.write(results, root / "out"), root
+
+
+def test_a_point_stopped_by_the_cap_is_marked_in_every_table_and_has_its_curve(capped):
+    config, results, paths, _ = capped
+    points = pd.read_csv(paths["points"])
+    assert (points["stopped_by"] == "cap").all()
+    assert (points["steps_used"] == config.steps).all() and (points["step_cap"] == config.steps).all()
+    table = pd.read_csv(paths["table"])
+    assert (table["stopped_by"] == "cap").all()
+    curves = pd.read_csv(paths["curves"])
+    assert list(curves.columns) == list(study.CURVE_COLUMNS)
+    for n in config.n_grid:
+        mine = curves[curves["n_train"] == n]
+        assert mine["step"].tolist() == list(range(10, config.steps + 1, 10))
+        assert mine["train"].notna().all() and mine["val"].notna().all()
+    assert paths["curves_figure"].name == "loss_curves.png" and paths["curves_figure"].is_file()
+
+
+def test_finished_points_are_kept_as_records_that_a_fresh_machine_skips(capped, tmp_path):
+    config, results, _, root = capped
+    records = sorted((root / "records").glob("*.json"))
+    assert len(records) == len(config.n_grid)
+    assert {json.loads(r.read_text())["n_train"] for r in records} == set(config.n_grid)
+    elsewhere = uddm_config(tmp_path / "empty-cache", records_dir=str(root / "records"))
+    again = study.run(elsewhere)  # no cache, no models: the records alone
+    assert again["computed"] == 0
+    assert study.point_rows(again) == study.point_rows(results)
+
+
+def test_a_cached_point_joins_a_new_records_folder(capped, tmp_path):
+    config, results, _, root = capped
+    joined = study.run(uddm_config(root / "cache", records_dir=str(tmp_path / "new")))
+    assert joined["computed"] == 0
+    assert len(list((tmp_path / "new").glob("*.json"))) == len(config.n_grid)

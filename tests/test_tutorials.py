@@ -178,3 +178,17 @@ def test_howto_memorising(sandbox: Path) -> None:
     ns, printed = run_python_blocks(rst)
     assert_shows_printed(rst, printed)
     assert ns["report"].verdict.regime == "memorising"
+
+
+def test_twins(sandbox: Path) -> None:
+    rst = TUTORIALS / "twins.rst"
+    ns, printed = run_python_blocks(rst)
+    assert_shows_printed(rst, printed)
+    # the page's statement: the floor is the entropy within Monte-Carlo error
+    floor = ns["best"].diffusion + ns["best"].prior + ns["rec"].reconstruction
+    assert abs(floor - ns["source"].sequence_entropy(ns["L"]) / ns["L"]) < 3 * ns["best"].stderr
+    runner = CliRunner()
+    for argv in commands(rst):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 0, f"amlab {shlex.join(argv)} failed:\n{result.output}"
+    assert (sandbox / "twins-tiny" / "distances.csv").is_file()

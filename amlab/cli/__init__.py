@@ -17,6 +17,7 @@ from amlab.cli.capacity import capacity_command
 from amlab.cli.compare import compare_command, models_command
 from amlab.cli.graph import graph_command
 from amlab.cli.transition import probe_command, sweep_command
+from amlab.cli.twins import twins_command
 from amlab.cli.uddm import sample_command, train_command
 
 __all__ = ["app"]
@@ -36,3 +37,4 @@ app.command("sweep")(sweep_command)
 app.command("probe")(probe_command)
 app.command("graph")(graph_command)
 app.command("capacity")(capacity_command)
+app.command("twins")(twins_command)

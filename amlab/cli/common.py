@@ -83,6 +83,33 @@ def cut_option(default: str = "packed") -> Any:
     )
 
 
+def data_option() -> Any:
+    """The ``--data`` flag of every command that reads text."""
+    return typer.Option(
+        None, "--data",
+        help="A text file, a folder (every *.txt in it) or a glob such as 'plays/*.txt' "
+        "(default: the bundled Shakespeare slice).",
+    )
+
+
+def converge_every_option(default: int = 0) -> Any:
+    """``--converge-every``: the convergence rule of UDDM training (0: a fixed number of steps)."""
+    return typer.Option(
+        default, "--converge-every",
+        help="Stop UDDM training by the convergence rule, evaluated every this many steps "
+        "(--steps is then the cap; 0: exactly --steps).",
+    )
+
+
+def converge_tol_option(default: float = 0.01) -> Any:
+    """``--converge-tol``: the convergence rule's tolerance."""
+    return typer.Option(
+        default, "--converge-tol",
+        help="The rule's tolerance: nats per token the training NELBO may still fall over the "
+        "last octave of steps.",
+    )
+
+
 class Preset(str, enum.Enum):
     """UDDM network sizes (:data:`amlab.models.uddm.config.PRESETS`)."""
 

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from amlab.cli.common import Cut, console, cut_option, fail, progress
+from amlab.cli.common import Cut, console, cut_option, data_option, fail, progress
 from amlab.models.registry import MODELS
 
 
@@ -70,9 +70,7 @@ def compare_command(
         "hopfield,dense,modern,pl", "--models", "-m",
         help=f"Comma-separated model names: {', '.join(MODELS)}.",
     ),
-    data: Optional[Path] = typer.Option(
-        None, "--data", help="A text file to cut into sequences (default: the bundled Shakespeare slice)."
-    ),
+    data: Optional[Path] = data_option(),
     cut: Optional[Cut] = cut_option(),
     encoding: str = typer.Option("utf-8", "--encoding", help="Character encoding of --data, e.g. latin-1."),
     random: bool = typer.Option(False, "--random", help="Use i.i.d. uniform random patterns instead of text."),

@@ -12,7 +12,17 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from amlab.cli.common import Cut, TokenizerKind, console, cut_option, fail, progress
+from amlab.cli.common import (
+    Cut,
+    TokenizerKind,
+    console,
+    converge_every_option,
+    converge_tol_option,
+    cut_option,
+    data_option,
+    fail,
+    progress,
+)
 
 
 class Backend(str, enum.Enum):
@@ -49,7 +59,7 @@ def sweep_command(
     n_grid: str = typer.Option(
         "32,64,128,256,512,1024,2048,4096,8192", "--n-grid", help="Training set sizes N (comma-separated)."
     ),
-    data: Optional[Path] = typer.Option(None, "--data", help="A text file (default: the bundled Shakespeare slice)."),
+    data: Optional[Path] = data_option(),
     hf: Optional[str] = typer.Option(None, "--hf", help="A Hugging Face data set instead (pip install 'amlab[hf]')."),
     hf_column: str = typer.Option("text", "--hf-column", help="The text column of --hf."),
     hf_rows: Optional[int] = typer.Option(None, "--hf-rows", help="Read at most this many rows of --hf."),
@@ -70,6 +80,13 @@ def sweep_command(
     lr: float = typer.Option(2e-3, "--lr", help="UDDM peak learning rate."),
     x0_steps: Optional[int] = typer.Option(
         None, "--x0-steps", help="UDDM warm-start steps on the x0 cross-entropy before the bound (default: a third of --steps; 0: none)."
+    ),
+    lr_schedule: str = typer.Option("cosine", "--lr-schedule", help="UDDM learning rate after warm-up: cosine or constant."),
+    converge_every: int = converge_every_option(),
+    converge_tol: float = converge_tol_option(),
+    records_dir: Optional[Path] = typer.Option(
+        None, "--records",
+        help="A folder of finished points' result records (JSON, no models): written as points finish, points already there are skipped.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, training and every instrument."),
     cache_dir: Optional[Path] = typer.Option(
@@ -104,6 +121,8 @@ def sweep_command(
                 n_generated=n_generated, ts=_numbers(ts, "--ts"), t_ref=t_ref, steps=steps,
                 batch_size=batch_size, lr=lr, x0_steps=x0_steps, seed=seed,
                 cache_dir=None if cache_dir is None else str(cache_dir),
+                lr_schedule=lr_schedule, converge_every=converge_every, converge_tol=converge_tol,
+                records_dir=None if records_dir is None else str(records_dir),
             )
         out_dir = prepare_out_dir(
             out or Path("amlab-results") / time.strftime("sweep-%Y%m%d-%H%M%S"), overwrite=overwrite
@@ -134,7 +153,9 @@ def sweep_command(
 
 
 def probe_command(
-    checkpoint_arg: Optional[Path] = typer.Argument(None, metavar="CHECKPOINT", help="A UDDM checkpoint folder (amlab train)."),
+    checkpoint_arg: Optional[Path] = typer.Argument(
+        None, metavar="CHECKPOINT", help="A UDDM checkpoint folder (amlab train), or an MDLM/Duo DDiT .ckpt file."
+    ),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="The same, as a flag."),
     data: Optional[Path] = typer.Option(None, "--data", help="Override: the text file (default: the one the checkpoint records)."),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", "-L", help="Override: sequence length L."),
@@ -148,6 +169,11 @@ def probe_command(
     n_generated: int = typer.Option(64, "--n-generated", help="Sequences to generate."),
     n_random: int = typer.Option(64, "--n-random", help="Random control sequences."),
     n_recovery: int = typer.Option(32, "--n-recovery", help="Training sequences in the recovery run (0 skips it)."),
+    tokenizer_file: Optional[Path] = typer.Option(
+        None, "--tokenizer-file", help="With a .ckpt: its tokenizer, a local vocab.txt (WordPiece) or tokenizer.json."
+    ),
+    raw_weights: bool = typer.Option(False, "--raw-weights", help="With a .ckpt: the raw weights instead of the EMA."),
+    n_heads: Optional[int] = typer.Option(None, "--n-heads", help="With a .ckpt: attention heads, if not inferable."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write probe.json and a figure here."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the amlab results already in --out."),
 ) -> None:
@@ -164,30 +190,39 @@ def probe_command(
     try:
         where = _one_checkpoint(checkpoint_arg, checkpoint)
         out_dir = None if out is None else prepare_out_dir(out, overwrite=overwrite)
-        memory = UDDM.from_checkpoint(where)
-        meta = load_checkpoint(where, prefixes=("none.",)).meta
-        overrides = {
-            "path": None if data is None else str(data), "seq_len": seq_len,
-            "tokenizer": None if tokenizer is None else tokenizer.value, "bpe_vocab_size": bpe_vocab_size,
-            "cut": None if cut is None else cut.value, "n_train": n_train, "n_test": n_test, "seed": seed,
-        }
-        source, disagree = _probe_source(meta, overrides)
-        for line in disagree:
-            console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
-        console.print(f"data: {source.describe()}", markup=False, highlight=False, soft_wrap=True)
-        refit = any(overrides[k] is not None for k in ("path", "tokenizer", "bpe_vocab_size"))
-        saved = meta.get("tokenizer")
-        split = source.load(None if refit or not saved else tokenizer_from_dict(saved))
-        trained_on = meta.get("data_hash")
-        if trained_on is not None and trained_on != data_hash(split.train):
-            raise ValueError(
-                "these sequences are not the training sequences of the checkpoint (data hash "
-                "differs): drop the overriding flags, or pass the --data, --seq-len, --tokenizer, "
-                "--cut, --n-train, --n-test and --seed it was trained with"
-            )
+        if where.suffix == ".ckpt":
+            if tokenizer is not None or cut is not None or bpe_vocab_size is not None:
+                raise ValueError("a .ckpt is read with --tokenizer-file and the [CLS] ... [SEP] packing; drop --tokenizer, --cut and --bpe-vocab-size")
+            memory, split = _released_model(where, data, tokenizer_file, seq_len, n_train, n_test, seed, not raw_weights, n_heads)
+            probe_seed = 0 if seed is None else seed
+        else:
+            if tokenizer_file is not None or raw_weights or n_heads is not None:
+                raise ValueError("--tokenizer-file, --raw-weights and --n-heads are for a .ckpt file; an amlab checkpoint records its own")
+            memory = UDDM.from_checkpoint(where)
+            meta = load_checkpoint(where, prefixes=("none.",)).meta
+            overrides = {
+                "path": None if data is None else str(data), "seq_len": seq_len,
+                "tokenizer": None if tokenizer is None else tokenizer.value, "bpe_vocab_size": bpe_vocab_size,
+                "cut": None if cut is None else cut.value, "n_train": n_train, "n_test": n_test, "seed": seed,
+            }
+            source, disagree = _probe_source(meta, overrides)
+            for line in disagree:
+                console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
+            console.print(f"data: {source.describe()}", markup=False, highlight=False, soft_wrap=True)
+            refit = any(overrides[k] is not None for k in ("path", "tokenizer", "bpe_vocab_size"))
+            saved = meta.get("tokenizer")
+            split = source.load(None if refit or not saved else tokenizer_from_dict(saved))
+            trained_on = meta.get("data_hash")
+            if trained_on is not None and trained_on != data_hash(split.train):
+                raise ValueError(
+                    "these sequences are not the training sequences of the checkpoint (data hash "
+                    "differs): drop the overriding flags, or pass the --data, --seq-len, --tokenizer, "
+                    "--cut, --n-train, --n-test and --seed it was trained with"
+                )
+            probe_seed = source.seed
         report = probe(
             memory, split.train[:n_probe], split.test[:n_probe], n_generated=n_generated,
-            copies_of=split.train, n_random=n_random, n_recovery=n_recovery, seed=source.seed,
+            copies_of=split.train, n_random=n_random, n_recovery=n_recovery, seed=probe_seed,
         )
     except (ValueError, ImportError) as err:
         fail(str(err))
@@ -204,6 +239,32 @@ def probe_command(
     if out_dir is not None:
         paths = write(report, out_dir, extra={"provenance": provenance(), "checkpoint": str(where)})
         console.print(f"results: {paths['json']}", markup=False, highlight=False)
+
+
+def _released_model(
+    where: Path, data: Optional[Path], tokenizer_file: Optional[Path], seq_len: Optional[int],
+    n_train: Optional[int], n_test: Optional[int], seed: Optional[int], ema: bool, n_heads: Optional[int],
+) -> tuple[Any, Any]:
+    """The UDDM of an MDLM/Duo .ckpt and the user's text packed as its training data was."""
+    from amlab.data.pretrained import load_wrapped_split
+    from amlab.models.uddm.dit_checkpoint import load_dit_checkpoint
+
+    if data is None or tokenizer_file is None:
+        raise ValueError("a .ckpt carries no data recipe: pass --data (your text) and --tokenizer-file (vocab.txt or tokenizer.json)")
+    length = 128 if seq_len is None else seq_len
+    split = load_wrapped_split(
+        data, tokenizer_file, seq_len=length, n_test=64 if n_test is None else n_test,
+        seed=0 if seed is None else seed, n_train=n_train,
+    )
+    console.print(f"data: {data}, {split.text.report.describe()}", markup=False, highlight=False, soft_wrap=True)
+    memory = load_dit_checkpoint(where, ema=ema, n_heads=n_heads, seq_len=length)
+    if split.text.tokenizer.vocab_size > memory.vocab_size:
+        raise ValueError(
+            f"the tokenizer has {split.text.tokenizer.vocab_size} tokens, more than the V = {memory.vocab_size} of the checkpoint's network"
+        )
+    weights = "EMA" if ema else "raw"
+    console.print(f"model: {where} (DDiT, {weights} weights, V = {memory.vocab_size}, L = {length})", markup=False, highlight=False, soft_wrap=True)
+    return memory, split
 
 
 def _one_checkpoint(positional: Optional[Path], flag: Optional[Path]) -> Path:

@@ -8,17 +8,30 @@ from typing import Optional
 
 import typer
 
-from amlab.cli.common import Cut, Device, Preset, TokenizerKind, console, cut_option, device_name, fail
+from amlab.cli.common import (
+    Cut,
+    Device,
+    Preset,
+    TokenizerKind,
+    console,
+    converge_every_option,
+    converge_tol_option,
+    cut_option,
+    data_option,
+    device_name,
+    fail,
+)
 
 
 #: Python names in training errors → the flags of ``amlab train``.
 _TRAIN_FLAGS = {
     "resume=False": "--fresh", "out_dir": "--out", "denoiser": "--preset", "max_rows": "--hf-rows",
+    "converge_every": "--converge-every", "converge_tol": "--converge-tol",
 }
 
 
 def train_command(
-    data: Optional[Path] = typer.Option(None, "--data", help="Text file (default: the bundled Shakespeare slice)."),
+    data: Optional[Path] = data_option(),
     encoding: str = typer.Option("utf-8", "--encoding", help="Character encoding of --data, e.g. latin-1."),
     hf: Optional[str] = typer.Option(
         None, "--hf",
@@ -38,6 +51,8 @@ def train_command(
     steps: int = typer.Option(3000, "--steps", help="Optimizer steps (the same for every N)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Global batch, in sequences."),
     lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate."),
+    converge_every: int = converge_every_option(),
+    converge_tol: float = converge_tol_option(),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the weights and every random stream."),
     device: Device = typer.Option(Device.auto, "--device", help="auto: CUDA when available, else the CPU."),
     out: Path = typer.Option(Path("runs/uddm"), "--out", "-o", help="Checkpoint folder; a rerun resumes from it."),
@@ -63,7 +78,8 @@ def train_command(
         every = max(1, min(1000, steps // 10)) if checkpoint_every is None else checkpoint_every
         config = TrainConfig(
             denoiser=preset.value, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-            device=device_name(device), checkpoint_every=every,
+            device=device_name(device), checkpoint_every=every, converge_every=converge_every,
+            converge_tol=converge_tol,
         )
         writable_dir(out)
         source = TextSource(
@@ -108,6 +124,9 @@ def train_command(
             f", training NELBO {last['train_nelbo']:.4f} ± {last['train_stderr']:.4f}"
             f" (memorisation optimum ln N / L = {last['memorisation_nelbo']:.4f})"
         )
+    if result.convergence is not None:
+        conv = result.convergence
+        summary += f"; stopped by the {conv['stopped_by']} at step {conv['step']} of at most {steps}"
     console.print(summary + f"\ncheckpoint: {out}")
 
 

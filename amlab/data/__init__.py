@@ -4,7 +4,7 @@
 :func:`~amlab.data.hub.load_hf_text` (optional ``datasets``) are imported from their modules.
 """
 
-from amlab.data.corpus import BUNDLED_TEXTS, load_text
+from amlab.data.corpus import BUNDLED_TEXTS, load_text, text_files
 from amlab.data.pipeline import (
     TextSequences,
     load_text_sequences,
@@ -34,6 +34,7 @@ __all__ = [
     "load_text_sequences",
     "make_sequences",
     "nested_split",
+    "text_files",
     "text_sequences",
     "tokenizer_from_dict",
 ]

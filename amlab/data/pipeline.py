@@ -67,7 +67,8 @@ def load_text_sequences(
     if isinstance(tokenizer, (CharTokenizer, BPETokenizer)):
         tok = tokenizer
     elif tokenizer == "char":
-        tok = CharTokenizer.fit(text)
+        # packed mode joins lines (and files) with a space, which must then be a token
+        tok = CharTokenizer.fit(text if mode == "lines" else text + " ")
     elif tokenizer == "bpe":
         tok = BPETokenizer.train(text, bpe_vocab_size)
     else:

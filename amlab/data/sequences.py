@@ -28,15 +28,16 @@ class CutReport:
     """What cutting a text into sequences did with it: lines read, kept and dropped, and why.
 
     Attributes:
-        mode: ``"lines"`` or ``"packed"``.
+        mode: ``"lines"``, ``"packed"`` or ``"wrapped"`` (the MDLM / Duo packing of
+            :func:`amlab.data.pretrained.wrap_sequences`).
         seq_len: L.
         lines_read: non-blank lines of the text.
         kept: sequences produced.
         too_short: lines dropped for having fewer than ``min_chars`` characters (``"lines"``).
         too_long: lines dropped for having more than L tokens (``"lines"``).
         min_chars: the shortest line kept (``"lines"``).
-        tokens: tokens of the running text (``"packed"``).
-        tail_tokens: tokens after the last full chunk, left out (``"packed"``).
+        tokens: tokens of the running text (``"packed"``, ``"wrapped"``).
+        tail_tokens: tokens after the last full chunk, left out (``"packed"``, ``"wrapped"``).
     """
 
     mode: str
@@ -51,6 +52,12 @@ class CutReport:
 
     def describe(self) -> str:
         """One sentence: ``read 160 lines, kept 8; dropped 140 longer than L = 32 tokens …``."""
+        if self.mode == "wrapped":
+            return (
+                f"read {self.lines_read} lines, each followed by [SEP], as one stream of "
+                f"{self.tokens} tokens, cut into {self.kept} chunks of L - 2 = {self.seq_len - 2} "
+                f"framed by [CLS] ... [SEP] (the last {self.tail_tokens} tokens are left out)"
+            )
         if self.mode == "packed":
             return (
                 f"read {self.lines_read} lines as one running text of {self.tokens} tokens, "

@@ -88,11 +88,12 @@ def load_config(cls: Callable[..., C], path: str | Path) -> C:
     return cls(**data)
 
 
-def write_table(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
-    """Store ``rows`` (one dict per observation) as a CSV table at ``path``, atomically."""
+def write_table(rows: Iterable[Mapping[str, Any]], path: str | Path, columns: list[str] | None = None) -> Path:
+    """Store ``rows`` (one dict per observation) as a CSV table at ``path``, atomically;
+    ``columns`` fixes the header (so that a table without rows can be read back)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(list(rows))
+    frame = pd.DataFrame(list(rows), columns=columns)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:

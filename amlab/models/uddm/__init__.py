@@ -15,7 +15,14 @@ from amlab.models.uddm.diffusion import (
     nelbo,
     sample_times,
 )
-from amlab.models.uddm.empirical import EmpiricalPosterior, EmpiricalUDDM, LeaveOneOutDenoiser, beta_t
+from amlab.models.uddm.dit import DitConfig, DitDenoiser
+from amlab.models.uddm.dit_checkpoint import load_dit_checkpoint
+from amlab.models.uddm.empirical import (
+    EmpiricalPosterior,
+    EmpiricalUDDM,
+    LeaveOneOutDenoiser,
+    beta_t,
+)
 from amlab.models.uddm.memory import UDDM
 from amlab.models.uddm.network import Denoiser
 from amlab.models.uddm.posterior import reverse_posterior
@@ -28,6 +35,8 @@ __all__ = [
     "CheckpointError",
     "Denoiser",
     "DenoiserConfig",
+    "DitConfig",
+    "DitDenoiser",
     "EmpiricalPosterior",
     "EmpiricalUDDM",
     "LeaveOneOutDenoiser",
@@ -42,6 +51,7 @@ __all__ = [
     "generate",
     "load_checkpoint",
     "load_denoiser",
+    "load_dit_checkpoint",
     "nelbo",
     "reverse_posterior",
     "reverse_step",

@@ -25,6 +25,7 @@ from amlab.models.uddm.checkpoint import (
     load_denoiser,
 )
 from amlab.models.uddm.diffusion import NelboEstimate, as_denoiser
+from amlab.models.uddm.dit import DitDenoiser
 from amlab.models.uddm.network import Denoiser
 from amlab.models.uddm.reverse import ReverseProcessMemory
 from amlab.models.uddm.sample import GRID_STEPS, NoiseRemoval, denoise, generate
@@ -50,6 +51,12 @@ class UDDM(ReverseProcessMemory):
         tokenizer: saved with the model (``to_dict()``), for decoding later.
         progress: show the training progress bar.
         batch_size: sequences per network call in :meth:`retrieve` and :meth:`conditional`.
+        held_out: held-out sequences whose NELBO training records beside the training NELBO
+            (the validation history and the convergence curve); never trained on, and never
+            used to stop (:mod:`amlab.models.uddm.convergence`).
+
+    After :meth:`fit`, ``convergence`` holds the run's convergence record (curve, ``stopped_by``,
+    step) when its configuration has a convergence rule, else None.
     """
 
     name = "uddm"
@@ -67,6 +74,7 @@ class UDDM(ReverseProcessMemory):
         tokenizer: Any = None,
         progress: bool = False,
         batch_size: int = 512,
+        held_out: torch.Tensor | None = None,
     ) -> None:
         if train_config is not None and not isinstance(train_config, TrainConfig):
             raise ValueError(f"train_config must be a TrainConfig, got {type(train_config).__name__}")
@@ -84,10 +92,12 @@ class UDDM(ReverseProcessMemory):
         self.tokenizer = tokenizer
         self.progress = progress
         self.batch_size = check_positive_int("batch_size", batch_size)
-        self.network: Denoiser | None = None
+        self.network: Denoiser | DitDenoiser | None = None
         self.checkpoint_dir: Path | None = None
         self.train_result: TrainResult | None = None
         self.tokenizer_dict: dict[str, Any] | None = None
+        self.held_out = held_out
+        self.convergence: dict[str, Any] | None = None
 
     # -- building ----------------------------------------------------------------------
     def _fit(self, patterns: torch.Tensor, *, generator: torch.Generator | None) -> None:
@@ -101,19 +111,25 @@ class UDDM(ReverseProcessMemory):
             except CheckpointError:
                 pass  # not cached yet (or a broken entry): train, resuming where possible
             else:
-                if ckpt.step == config.steps:
+                convergence = ckpt.meta.get("convergence") or {}
+                if ckpt.step == config.steps or convergence.get("stopped_by") == "rule":
+                    self.convergence = convergence or None
                     self._adopt(net, run_dir, ckpt.tokenizer)
                     return
-        kwargs = dict(vocab_size=self.vocab_size, tokenizer=self.tokenizer, progress=self.progress)
+        kwargs = dict(
+            vocab_size=self.vocab_size, tokenizer=self.tokenizer, progress=self.progress,
+            val_seqs=self.held_out,
+        )
         try:
             result = train(config, patterns, out_dir=run_dir, **kwargs)
         except CheckpointError:
             result = train(config, patterns, out_dir=run_dir, resume=False, **kwargs)
         self.train_result = result
+        self.convergence = result.convergence
         tok = self.tokenizer.to_dict() if self.tokenizer is not None else None
         self._adopt(result.ema, run_dir, tok)
 
-    def _adopt(self, net: Denoiser, where: Path | None, tokenizer: dict[str, Any] | None) -> None:
+    def _adopt(self, net: Denoiser | DitDenoiser, where: Path | None, tokenizer: dict[str, Any] | None) -> None:
         self.network = net.to(self.device).eval()
         self.checkpoint_dir = where
         self.tokenizer_dict = tokenizer
@@ -121,19 +137,20 @@ class UDDM(ReverseProcessMemory):
     @classmethod
     def from_network(
         cls,
-        network: Denoiser,
+        network: Denoiser | DitDenoiser,
         *,
         seq_len: int | None = None,
         train_config: TrainConfig | None = None,
         **options: Any,
     ) -> UDDM:
-        """A memory around an already trained network (e.g. ``train(...).ema``).
+        """A memory around an already trained network (e.g. ``train(...).ema``, or the DDiT
+        of a released checkpoint: :func:`~amlab.models.uddm.dit_checkpoint.load_dit_checkpoint`).
 
         ``seq_len`` is the length of the sequences it works on (default the network's
         ``config.seq_len``); ``options`` are those of the constructor.
         """
-        if not isinstance(network, Denoiser):
-            raise ValueError(f"network must be a Denoiser, got {type(network).__name__}")
+        if not isinstance(network, (Denoiser, DitDenoiser)):
+            raise ValueError(f"network must be a Denoiser or DitDenoiser, got {type(network).__name__}")
         memory = cls(train_config, **options)
         memory.vocab_size = network.config.vocab_size
         length = network.config.seq_len if seq_len is None else check_positive_int("seq_len", seq_len)

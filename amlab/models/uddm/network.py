@@ -29,6 +29,21 @@ def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torc
     return x * (1 + scale[:, None]) + shift[:, None]
 
 
+def sinusoidal_features(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """``[cos(x ω_k), sin(x ω_k)]`` with ``ω_k = 10000^(−k / ⌊dim/2⌋)``, float32 ``(B, dim)``.
+
+    The timestep features of the diffusion transformers (Peebles & Xie 2023, after GLIDE);
+    an odd ``dim`` is padded with one zero.
+    """
+    half = dim // 2
+    freqs = torch.exp(
+        -math.log(10_000.0) * torch.arange(half, device=x.device, dtype=torch.float32) / half
+    )
+    args = x.float()[:, None] * freqs[None]
+    feats = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    return F.pad(feats, (0, 1)) if dim % 2 else feats
+
+
 class TimeEmbedding(nn.Module):
     """Sinusoidal features of ``1000 t`` followed by a two-layer MLP."""
 
@@ -38,15 +53,7 @@ class TimeEmbedding(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        half = self.dim // 2
-        freqs = torch.exp(
-            -math.log(10_000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half
-        )
-        args = 1000.0 * t.float()[:, None] * freqs[None]
-        feats = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-        if self.dim % 2:
-            feats = F.pad(feats, (0, 1))
-        return self.mlp(feats)
+        return self.mlp(sinusoidal_features(1000.0 * t.float(), self.dim))
 
 
 class Rotary(nn.Module):

@@ -61,6 +61,7 @@ from amlab.models.uddm.checkpoint import (
     save_checkpoint,
 )
 from amlab.models.uddm.config import DenoiserConfig
+from amlab.models.uddm.convergence import ConvergenceState
 from amlab.models.uddm.diffusion import as_denoiser, diffusion_loss, x0_cross_entropy
 from amlab.models.uddm.evaluation import input_token_probability, validation_nelbo, validation_record
 from amlab.models.uddm.network import Denoiser
@@ -156,6 +157,9 @@ class TrainResult:
             optimum ``memorisation_nelbo = ln N / L``.
         tokens_per_second: training throughput of this call (all processes together).
         checkpoint_dir: where the checkpoints were written, if anywhere.
+        convergence: under a convergence rule (``config.converge_every``), its
+            :meth:`ConvergenceState.to_dict`: the loss curve, ``stopped_by`` (``"rule"`` or
+            ``"cap"``) and the step it stopped at; None without a rule.
     """
 
     model: Denoiser
@@ -168,6 +172,7 @@ class TrainResult:
     val_history: list[dict[str, float]] = field(default_factory=list)
     tokens_per_second: float = float("nan")
     checkpoint_dir: Path | None = None
+    convergence: dict[str, Any] | None = None
 
 
 # -- randomness and processes ----------------------------------------------------------------
@@ -382,6 +387,18 @@ def _run(
             shown = f"{record['nelbo']:.4f}±{record['stderr']:.4f} · " + shown
         return shown
 
+    rule = config.convergence_rule()
+    watch = ConvergenceState.from_dict(meta.get("convergence")) if rule is not None else None
+
+    def converge_check() -> None:
+        """One evaluation of the convergence rule, the same corruption noise every time."""
+        assert rule is not None and watch is not None
+        kwargs = dict(schedule=schedule, seed=derived_seed(config.seed, "eval", 0), micro_batch=micro)
+        fit = validation_nelbo(ema, seqs[: config.converge_seqs], **kwargs).value
+        held = None if val is None else validation_nelbo(ema, val[: config.converge_seqs], **kwargs).value
+        watch.observe(rule, step, fit, held, first_step=config.x0_steps)
+        meta["convergence"] = watch.to_dict()
+
     net: torch.nn.Module = model
     if world.size > 1:
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -401,7 +418,7 @@ def _run(
 
     with _progress(show and world.is_main) as bar, _StopSignals(world) as stop:
         task = bar.add_task("train", total=config.steps, completed=start, loss="–", tps="–", val="–")
-        while step < config.steps:
+        while step < config.steps and not (watch is not None and watch.stopped_by):
             for group in optimizer.param_groups:
                 group["lr"] = config.lr_at(step)
             index_gen = torch.Generator().manual_seed(derived_seed(config.seed, "batch", step))
@@ -435,7 +452,14 @@ def _run(
             _update_ema(ema, model, config.ema_decay_at(step))
             pending.append(step_loss)
 
-            at_end = step == config.steps
+            if rule is not None and rule.due(step):
+                t_pause = time.perf_counter()
+                converge_check()
+                paused += time.perf_counter() - t_pause
+            at_end = step == config.steps or (watch is not None and watch.stopped_by == "rule")
+            if at_end and watch is not None and watch.stopped_by is None:
+                watch.stopped_by, watch.step = "cap", step
+                meta["convergence"] = watch.to_dict()
             if step % config.log_every == 0 or at_end:
                 flush()
                 rate = (step - start) * config.batch_size * length
@@ -476,6 +500,7 @@ def _run(
         val_history=list(meta["val_history"]),
         tokens_per_second=tokens / elapsed if tokens else float("nan"),
         checkpoint_dir=Path(out_dir) if out_dir is not None else None,
+        convergence=watch.to_dict() if watch is not None else None,
     )
 
 
@@ -508,6 +533,7 @@ def _resume(
     except (KeyError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"the optimizer state in {directory} does not fit: {err}") from None
     meta["val_history"] = list(ckpt.meta.get("val_history", []))
+    meta["convergence"] = ckpt.meta.get("convergence")
     return ckpt.step
 
 

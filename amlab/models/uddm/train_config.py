@@ -18,6 +18,7 @@ from amlab.corruption import LogLinearSchedule
 from amlab.device import PRECISIONS
 from amlab.models.uddm.checkpoint import stable_hash
 from amlab.models.uddm.config import DenoiserConfig
+from amlab.models.uddm.convergence import ConvergenceRule
 
 __all__ = ["TrainConfig"]
 
@@ -25,9 +26,9 @@ __all__ = ["TrainConfig"]
 #: they are left out of :meth:`TrainConfig.config_hash`.
 _NOT_HASHED = frozenset({"device", "eval_every", "eval_seqs", "checkpoint_every", "log_every"})
 
-#: Fields added after results were cached: hashed only when they differ from their default,
-#: so every configuration that existed before them keeps its hash (and its cached run).
-_HASHED_IF_SET = {"precision": "auto"}
+#: The convergence rule's fields; hashed only when the rule is on (``converge_every > 0``), so
+#: runs without it keep the hashes (and cached models) they had before the rule existed.
+_CONVERGENCE = ("converge_every", "converge_tol", "converge_z", "converge_seqs")
 
 
 @dataclass
@@ -68,6 +69,13 @@ class TrainConfig:
             (``0``: only at the end).
         log_every: steps between progress updates (losses are read from the device then).
         device: ``"cpu"``, ``"cuda"``, … (default: CUDA when available).
+        converge_every: steps between evaluations of the convergence rule
+            (:mod:`amlab.models.uddm.convergence`); ``0`` (default) trains exactly ``steps``
+            steps. When set, ``steps`` is a cap and the run stops once the training NELBO fell
+            by less than ``converge_tol`` over the last octave of steps.
+        converge_tol: the rule's tolerance, nats per token over an octave.
+        converge_z: standard errors of the octave fit added before comparing with the tolerance.
+        converge_seqs: sequences of the rule's fixed training (and held-out) batch.
         precision: the arithmetic of the training steps (:data:`amlab.device.PRECISIONS`):
             ``"auto"`` (bf16 autocast on CUDA, fp32 on the CPU), ``"fp32"`` or ``"bf16"``
             (autocast on either device; on a CPU with native bf16 it trains ≈1.2× faster,
@@ -95,6 +103,10 @@ class TrainConfig:
     checkpoint_every: int = 1000
     log_every: int = 10
     device: str | None = None
+    converge_every: int = 0
+    converge_tol: float = 0.01
+    converge_z: float = 1.0
+    converge_seqs: int = 128
     precision: str = "auto"
 
     def __post_init__(self) -> None:
@@ -102,7 +114,7 @@ class TrainConfig:
             self.denoiser = DenoiserConfig.from_dict(self.denoiser)
         if not isinstance(self.denoiser, (str, DenoiserConfig)):
             raise ValueError("denoiser must be a preset name or a DenoiserConfig")
-        for name in ("steps", "batch_size", "warmup", "eval_seqs", "log_every"):
+        for name in ("steps", "batch_size", "warmup", "eval_seqs", "log_every", "converge_seqs"):
             setattr(self, name, check_positive_int(name, getattr(self, name)))
         if self.micro_batch is not None:
             self.micro_batch = check_positive_int("micro_batch", self.micro_batch)
@@ -110,7 +122,7 @@ class TrainConfig:
                 raise ValueError(
                     f"micro_batch {self.micro_batch} must divide batch_size {self.batch_size}"
                 )
-        for name in ("eval_every", "checkpoint_every", "seed", "x0_steps"):
+        for name in ("eval_every", "checkpoint_every", "seed", "x0_steps", "converge_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -143,6 +155,13 @@ class TrainConfig:
         LogLinearSchedule(self.schedule_eps)  # validates ε
         if not 0.0 < check_finite("t_min", self.t_min) < 1.0:
             raise ValueError(f"t_min must lie in (0, 1), got {self.t_min}")
+        self.convergence_rule()  # validates the rule's fields
+
+    def convergence_rule(self) -> ConvergenceRule | None:
+        """The rule that may stop the run before ``steps`` (None when ``converge_every = 0``)."""
+        if not self.converge_every:
+            return None
+        return ConvergenceRule(self.converge_every, tol=self.converge_tol, z=self.converge_z)
 
     # -- serialisation -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -165,12 +184,12 @@ class TrainConfig:
 
     def config_hash(self) -> str:
         """Hash of the fields that determine the trained weights (not device or logging)."""
-        fields = {
-            k: v
-            for k, v in self.to_dict().items()
-            if k not in _NOT_HASHED and not (k in _HASHED_IF_SET and v == _HASHED_IF_SET[k])
-        }
-        return stable_hash(fields)
+        skip = set(_NOT_HASHED)
+        if not self.converge_every:
+            skip |= set(_CONVERGENCE)
+        if self.precision == "auto":  # added later too: only a chosen precision is hashed
+            skip.add("precision")
+        return stable_hash({k: v for k, v in self.to_dict().items() if k not in skip})
 
     # -- derived quantities ------------------------------------------------------------
     def resolve_denoiser(self, vocab_size: int, seq_len: int) -> DenoiserConfig:

@@ -5,9 +5,13 @@ cached), ``analysis`` (``N*`` from the table) and ``plots`` (figures from the st
 The public names are re-exported here.
 """
 from amlab.studies.transition.study import (
+    CURVE_COLUMNS,
+    NGRAM_ORDERS,
     POINT_COLUMNS,
     TABLE_COLUMNS,
     TransitionConfig,
+    baselines,
+    curve_rows,
     histogram_rows,
     load_sequences,
     n_star_rows,
@@ -28,11 +32,15 @@ from amlab.studies.transition.analysis import (
 )
 
 __all__ = [
+    "CURVE_COLUMNS",
+    "NGRAM_ORDERS",
     "NStar",
     "POINT_COLUMNS",
     "PointSpec",
     "TABLE_COLUMNS",
     "TransitionConfig",
+    "baselines",
+    "curve_rows",
     "estimate_n_star",
     "evaluate_point",
     "histogram_rows",

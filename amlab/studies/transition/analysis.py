@@ -29,7 +29,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
 
-__all__ = ["METHODS", "NStar", "agreement", "estimate_n_star", "recovery_regime", "verdict_agreement"]
+__all__ = [
+    "METHODS", "NStar", "agreement", "agreement_counts", "estimate_n_star", "recovery_regime",
+    "verdict_agreement",
+]
 
 METHODS: tuple[str, ...] = ("plateau", "gap", "nelbo")
 
@@ -44,7 +47,9 @@ class NStar:
         low, high: the 95 % bootstrap interval of N.
         log2_stderr: the bootstrap standard deviation of ``log₂ N*``.
         found_fraction: the share of bootstrap redraws that found a transition.
-        note: why there is no estimate, or a caveat.
+        note: why there is no estimate, or a caveat: "no step on the grid" when the curve
+            shows none, "fit failed: <the optimiser's reason>" when the step fit itself
+            failed (the data may still hold a transition).
     """
 
     method: str
@@ -73,10 +78,15 @@ def _step(x: np.ndarray, hi: float, lo: float, centre: float, width: float) -> n
     return lo + (hi - lo) / (1.0 + np.exp((x - centre) / width))
 
 
+class _FitFailed(RuntimeError):
+    """The optimiser gave no step for a curve that may hold one (its message says why)."""
+
+
 def _fit_step(x: np.ndarray, y: np.ndarray, se: np.ndarray, start: Any = None) -> _Fit:
     """Weighted least-squares fit of :func:`_step`: (centre or NaN, fitted curve, parameters).
 
-    ``start`` seeds the optimiser (the data's range and median by default)."""
+    ``start`` seeds the optimiser (the data's range and median by default). Raises
+    :class:`_FitFailed` when the optimiser fails, which is not the same as finding no step."""
     if len(x) < _STEP_POINTS or y.max() - y.min() <= 0:
         return math.nan, y, None
     sigma = np.maximum(se, 1e-3)
@@ -87,8 +97,8 @@ def _fit_step(x: np.ndarray, y: np.ndarray, se: np.ndarray, start: Any = None) -
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             params, _ = curve_fit(_step, x, y, p0=start, sigma=sigma, bounds=bounds, maxfev=2000)
-    except (RuntimeError, ValueError):
-        return math.nan, y, None
+    except (RuntimeError, ValueError) as err:
+        raise _FitFailed(" ".join(str(err).split())) from None
     hi, lo, centre, _ = params
     if hi - lo <= 2 * float(np.median(sigma)) or not x[0] - 0.5 <= centre <= x[-1] + 0.5:
         return math.nan, y, None  # no step, or its centre is off the grid
@@ -135,6 +145,14 @@ _GRID_POINTS: dict[str, int] = {"plateau": _STEP_POINTS, "gap": _STEP_POINTS, "n
 """The fewest grid points each estimator can place a transition on (a parabola needs 3)."""
 
 
+def _redrawn(estimator: Callable[..., _Fit], x: np.ndarray, y: np.ndarray, se: np.ndarray, start: Any) -> float:
+    """The estimate on one redrawn curve; NaN (no transition) when its fit fails."""
+    try:
+        return estimator(x, y, se, start)[0]
+    except _FitFailed:
+        return math.nan
+
+
 def _bootstrap(
     method: str, x: np.ndarray, y: np.ndarray, se: np.ndarray, n_boot: int, seed: int
 ) -> NStar:
@@ -147,10 +165,13 @@ def _bootstrap(
         note = f"a {method} estimate needs {_GRID_POINTS[method]} grid points; the grid has {len(x)}"
         return NStar(method, math.nan, math.nan, math.nan, math.nan, 0.0, note)
     se = np.nan_to_num(se, nan=0.0)
-    point, centre_curve, params = estimator(x, y, se)
+    try:
+        point, centre_curve, params = estimator(x, y, se)
+    except _FitFailed as err:
+        return NStar(method, math.nan, math.nan, math.nan, math.nan, 0.0, f"fit failed: {err}")
     rng = np.random.default_rng(seed)
     draws = np.array([
-        estimator(x, centre_curve + se * rng.standard_normal(len(y)), se, params)[0]
+        _redrawn(estimator, x, centre_curve + se * rng.standard_normal(len(y)), se, params)
         for _ in range(n_boot)
     ])
     found = draws[np.isfinite(draws)]
@@ -235,10 +256,10 @@ def agreement(estimates: list[NStar]) -> str:
 _ORDER = {"memorising": 0, "in between": 1, "generalising": 2}
 
 
-def verdict_agreement(verdicts: list[str], regimes: list[str]) -> str:
-    """How the entropy verdicts compare with the recovery regimes, point by point, in one
-    sentence: equal, one step apart (one of them "in between"), opposite, or not comparable
-    (either "undetermined")."""
+def agreement_counts(verdicts: list[str], regimes: list[str]) -> dict[str, int]:
+    """Points where the entropy verdict equals the recovery regime (``agree``), is one step
+    from it (``adjacent``: one of them "in between"), is opposite, or either is
+    ``undetermined``."""
     if len(verdicts) != len(regimes):
         raise ValueError(f"{len(verdicts)} verdicts against {len(regimes)} regimes")
     counts = {"agree": 0, "adjacent": 0, "opposite": 0, "undetermined": 0}
@@ -247,6 +268,12 @@ def verdict_agreement(verdicts: list[str], regimes: list[str]) -> str:
             counts["undetermined"] += 1
         else:
             counts[("agree", "adjacent", "opposite")[abs(_ORDER[v] - _ORDER[r])]] += 1
+    return counts
+
+
+def verdict_agreement(verdicts: list[str], regimes: list[str]) -> str:
+    """:func:`agreement_counts` in one sentence."""
+    counts = agreement_counts(verdicts, regimes)
     return (
         f"the entropy verdict agrees with the recovery regime on {counts['agree']} of "
         f"{len(verdicts)} points, is one step off on {counts['adjacent']}, opposite on "

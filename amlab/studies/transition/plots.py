@@ -9,7 +9,14 @@
 * ``entropy_hist-<model>.png`` — per N, token-entropy histograms: train vs generated at
   ``t = 10⁻⁵``, and recovered vs unrecovered tokens at ``t_ref``;
 * ``fixed_points_vs_n.png`` — fixed-point rates on train, test and random sequences;
-* ``nelbo_vs_n.png`` — validation and training-set NELBO against ``ln N / L``.
+* ``nelbo_vs_n.png`` — validation and training-set NELBO against ``ln N / L``, with the
+  held-out loss of the n-gram baselines fitted on the same N sequences;
+* ``loss_curves.png`` — under a convergence rule, the training (solid) and held-out
+  (dotted) NELBO against the optimizer step, every N on one axes per model size.
+
+A point whose training was stopped by the step cap rather than by the convergence rule is
+drawn with a large open red ring in every figure (and ``(cap)`` in the loss curves' legend):
+its numbers are limited by the budget, not converged.
 """
 
 from __future__ import annotations
@@ -20,9 +27,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from amlab.plots import mark_cap_limited
+from amlab.studies.transition.study import NGRAM_ORDERS
 
 __all__ = ["draw_all"]
 
@@ -64,6 +74,9 @@ def _line(ax: plt.Axes, rows: pd.DataFrame, column: str, **style: object) -> Non
     err = rows.get(f"{column}_stderr")
     ax.errorbar(rows["n_train"], rows[column], yerr=None if err is None else err.fillna(0.0),
                 marker="o", markersize=3, capsize=2, **style)
+    if "stopped_by" in rows:
+        capped = rows[rows["stopped_by"] == "cap"]
+        mark_cap_limited(ax, capped["n_train"], capped[column])
 
 
 def _log_x(ax: plt.Axes) -> None:
@@ -173,22 +186,52 @@ def nelbo_vs_n(points: pd.DataFrame, path: Path, title: str) -> Path:
         _line(ax, mine, "nelbo_test", label="validation NELBO")
         _line(ax, mine, "nelbo_train", label="training-set NELBO")
         ax.plot(mine["n_train"], mine["ln_n_over_l"], color="grey", linestyle="--", label="ln N / L")
+        for k, style in zip(NGRAM_ORDERS, (":", "-.", (0, (1, 3)))):
+            column = f"ngram{k}_test"
+            if column in mine and mine[column].notna().any():
+                ax.plot(mine["n_train"], mine[column], color="black", linestyle=style, linewidth=1,
+                        label=f"{k}-gram, held out")
         _log_x(ax)
         ax.set(ylabel="nats per token", title=label)
         ax.legend(fontsize=7)
     return _save(fig, path)
 
 
+def loss_curves(curves: pd.DataFrame, path: Path, title: str) -> Path:
+    labels = _labels(curves)
+    fig, axes = _panels(len(labels), title)
+    for ax, (model, size, label) in zip(axes, labels):
+        mine = _of(curves, model, size)
+        ns = sorted(mine["n_train"].unique())
+        colours = plt.cm.viridis(np.linspace(0, 0.9, len(ns)))
+        for colour, n in zip(colours, ns):
+            run = mine[mine["n_train"] == n].sort_values("step")
+            capped = run["stopped_by"].iloc[0] == "cap"
+            ax.plot(run["step"], run["train"], color=colour, label=f"N = {n}" + (" (cap)" if capped else ""))
+            if run["val"].notna().any():
+                ax.plot(run["step"], run["val"], color=colour, linestyle=":")
+            if capped:
+                mark_cap_limited(ax, run["step"].tail(1), run["train"].tail(1))
+        ax.set_xscale("log")
+        ax.set(xlabel="optimizer step", ylabel="NELBO, nats per token (train solid, held out dotted)", title=label)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def draw_all(
-    table: pd.DataFrame, points: pd.DataFrame, hist: pd.DataFrame, out: Path, *, title: str, t_ref: float
+    table: pd.DataFrame, points: pd.DataFrame, hist: pd.DataFrame, curves: pd.DataFrame, out: Path, *,
+    title: str, t_ref: float,
 ) -> dict[str, Path]:
-    """Every figure of the sweep into ``out``; returns name → path."""
+    """Every figure of the sweep into ``out``; returns name → path (``loss_curves`` only when
+    ``curves`` has rows, i.e. under a convergence rule)."""
     paths = {
         "recovery_figure": recovery_vs_n(table, out / "recovery_vs_n.png", title),
         "entropy_figure": entropy_vs_n(table, out / "entropy_vs_n.png", title, t_ref),
         "fixed_points_figure": fixed_points_vs_n(table, out / "fixed_points_vs_n.png", title),
         "nelbo_figure": nelbo_vs_n(points, out / "nelbo_vs_n.png", title),
     }
+    if not curves.empty:
+        paths["curves_figure"] = loss_curves(curves, out / "loss_curves.png", title)
     if len(_labels(table)) > 1:
         paths["family_figure"] = family(table, out / "family.png", title, t_ref)
     for model, size, label in _labels(hist):

@@ -8,6 +8,10 @@ runs token recovery on train and test, the fixed-point test, the probe of
 atomically (``computed = True``). A UDDM's training run is itself cached and resumable
 (:mod:`amlab.models.uddm.checkpoint`), so an interrupted sweep loses at most the evaluation of
 the points that were running.
+
+With ``records_dir`` in the settings, every finished point's result is also written there as
+``<key>.json`` and read from there first: a folder of small records (no models) that can be
+committed with a study and continued on another machine.
 """
 
 from __future__ import annotations
@@ -31,11 +35,20 @@ from amlab.models.registry import build_model
 from amlab.models.uddm.checkpoint import data_hash, default_cache_dir, stable_hash
 from amlab.probe import ProbeReport, VerdictRule, probe, recovery_entropy_split
 
-__all__ = ["HIST_BINS", "POINT_FORMAT", "PointSpec", "evaluate_point", "parse_size", "point_cache_dir"]
+__all__ = [
+    "HIST_BINS", "POINT_FORMAT", "POINT_MEANING", "PointSpec", "evaluate_point", "parse_size",
+    "point_cache_dir",
+]
 
 POINT_FORMAT = 1
 """Version of a point's measurement and result layout; part of every key, so raising it
 invalidates the cached points of older code."""
+
+POINT_MEANING = 1
+"""Version of what a point's settings mean; part of every key. The key hashes the settings
+as written, so a changed default (``x0_steps = None`` read as a different warm start, a new
+default level or sequence count inside an instrument) would otherwise return points measured
+under the old meaning. Raise it with every change of a default or of how a setting is read."""
 
 HIST_BINS = 30
 """Bins of the stored entropy histograms, spread evenly over ``[0, ln V]``."""
@@ -43,7 +56,13 @@ HIST_BINS = 30
 Report = Callable[[str], None]
 
 #: Settings that only shape a trained UDDM (left out of other models' keys).
-_UDDM_ONLY = frozenset({"steps", "batch_size", "lr", "x0_steps", "n_nelbo", "nelbo_samples"})
+_UDDM_ONLY = frozenset({
+    "steps", "batch_size", "lr", "x0_steps", "n_nelbo", "nelbo_samples",
+    "lr_schedule", "converge_every", "converge_tol",
+})
+
+#: Settings that say where results are kept, not what they are (left out of every key).
+_WHERE = frozenset({"cache_dir", "records_dir"})
 
 
 def point_cache_dir(cache_dir: str | None) -> Path:
@@ -96,13 +115,16 @@ class PointSpec:
         cls, model: str, size: str, train: torch.Tensor, test: torch.Tensor, vocab_size: int,
         settings: dict[str, Any],
     ) -> PointSpec:
-        """A spec with its key: a hash of the model, size, settings and both data sets."""
-        hashed = {k: v for k, v in settings.items() if k != "cache_dir"}
+        """A spec with its key: a hash of the model, size, settings, both data sets and the
+        versions of the result layout (:data:`POINT_FORMAT`) and of the settings' meaning
+        (:data:`POINT_MEANING`)."""
+        hashed = {k: v for k, v in settings.items() if k not in _WHERE}
         if model != "uddm":  # training settings do not shape the other models
             hashed = {k: v for k, v in hashed.items() if k not in _UDDM_ONLY}
         key = stable_hash(
             {
-                "format": POINT_FORMAT, "model": model, "size": size, "settings": hashed,
+                "format": POINT_FORMAT, "meaning": POINT_MEANING, "model": model, "size": size,
+                "settings": hashed,
                 "train": data_hash(train), "test": data_hash(test), "vocab_size": vocab_size,
             }
         )
@@ -114,18 +136,43 @@ class PointSpec:
         return f"{self.model}-{self.size}" if self.size else self.model
 
 
+def uddm_train_config(settings: dict[str, Any], denoiser: Any = "toy") -> Any:
+    """The :class:`~amlab.models.uddm.train_config.TrainConfig` a point's ``settings`` give a
+    UDDM (``x0_steps = None``: a third of ``steps``; the convergence fields only when set)."""
+    from amlab.models.uddm.train_config import TrainConfig
+
+    s = settings
+    x0_steps = s["steps"] // 3 if s["x0_steps"] is None else s["x0_steps"]
+    optional = {k: s[k] for k in ("lr_schedule", "converge_every", "converge_tol") if k in s}
+    return TrainConfig(
+        denoiser=denoiser, steps=s["steps"], batch_size=s["batch_size"], lr=s["lr"], seed=s["seed"],
+        x0_steps=x0_steps, **optional,
+    )
+
+
 def _build(spec: PointSpec) -> AssociativeMemory:
     s = spec.settings
     if spec.model != "uddm":
         return build_model(spec.model)
-    from amlab.models.uddm.train_config import TrainConfig
+    config = uddm_train_config(s, parse_size(spec.size, spec.vocab_size, spec.train.shape[1]))
+    held_out = spec.test if config.converge_every else None  # its curve is recorded, never used to stop
+    return build_model("uddm", train_config=config, cache_dir=s["cache_dir"], held_out=held_out)
 
-    x0_steps = s["steps"] // 3 if s["x0_steps"] is None else s["x0_steps"]
-    config = TrainConfig(
-        denoiser=parse_size(spec.size, spec.vocab_size, spec.train.shape[1]),
-        steps=s["steps"], batch_size=s["batch_size"], lr=s["lr"], seed=s["seed"], x0_steps=x0_steps,
-    )
-    return build_model("uddm", train_config=config, cache_dir=s["cache_dir"])
+
+def _training(model: AssociativeMemory) -> dict[str, Any] | None:
+    """A UDDM's budget: the step cap, the steps used, what stopped it and its NELBO curve.
+
+    ``stopped_by`` is ``"rule"`` or ``"cap"`` under a convergence rule and ``"fixed"`` for a
+    fixed number of steps (curve empty then).
+    """
+    config = getattr(model, "train_config", None)
+    if config is None:
+        return None
+    conv = getattr(model, "convergence", None)
+    if not conv:
+        return {"cap": config.steps, "steps_used": config.steps, "stopped_by": "fixed", "curve": []}
+    return {"cap": config.steps, "steps_used": conv["step"], "stopped_by": conv["stopped_by"],
+            "curve": conv["curve"]}
 
 
 def _histogram(values: torch.Tensor, top: float) -> list[int]:
@@ -220,7 +267,18 @@ def _measure(spec: PointSpec, report: Report) -> dict[str, Any]:
         + ([] if test_split is None else _split_histograms(test_split[1], top, prefix="test ")),
         "hist_top": top,
         "nelbo": nelbo,
+        "training": _training(model),
     }
+
+
+def _read_point(path: Path, key: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return cached if isinstance(cached, dict) and cached.get("key") == key else None
 
 
 def evaluate_point(
@@ -238,15 +296,14 @@ def evaluate_point(
     report = report or (lambda stage: None)
     if threads is not None:
         torch.set_num_threads(threads)
-    path = point_cache_dir(spec.settings["cache_dir"]) / f"{spec.key}.json"
-    if path.is_file():
-        import json
-
-        try:
-            cached = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            cached = None
-        if isinstance(cached, dict) and cached.get("key") == spec.key:
+    paths = [point_cache_dir(spec.settings["cache_dir"]) / f"{spec.key}.json"]
+    if spec.settings.get("records_dir"):
+        paths.insert(0, Path(spec.settings["records_dir"]) / f"{spec.key}.json")
+    for i, path in enumerate(paths):
+        cached = _read_point(path, spec.key) if path.is_file() else None
+        if cached is not None:
+            for missing in paths[:i]:  # a cached point joins the records folder
+                write_json_atomic(cached, missing)
             report("cached")
             return {**cached, "computed": False}
     # Every point starts from the same global random state, whatever ran before it in this
@@ -257,5 +314,6 @@ def evaluate_point(
     torch.manual_seed(seed)
     result = _measure(spec, report)
     result["pid"] = os.getpid()
-    write_json_atomic(result, path)
+    for path in paths:
+        write_json_atomic(result, path)
     return {**result, "computed": True}

@@ -24,7 +24,7 @@ Every figure is drawn from these tables (:mod:`amlab.studies.transition.plots`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,17 +37,22 @@ from amlab._validation import check_positive_int, check_unit_interval
 from amlab.data import nested_split, text_sequences
 from amlab.experiment import provenance, write_json_atomic
 from amlab.models.registry import parse_model_names
+from amlab.ngram import ngram_nelbo
 from amlab.studies.backends import Backend, run_points
 from amlab.studies.base import read_table, record_outputs, save_config, write_table
 from amlab.probe import VerdictRule, judge
 from amlab.studies.transition.analysis import agreement, estimate_n_star, recovery_regime, verdict_agreement
-from amlab.studies.transition.point import HIST_BINS, PointSpec, evaluate_point, parse_size
+from amlab.studies.transition.point import HIST_BINS, PointSpec, evaluate_point, parse_size, uddm_train_config
 from amlab.trials import DEFAULT_LEVELS
 
 __all__ = [
+    "CURVE_COLUMNS",
+    "NGRAM_ORDERS",
     "POINT_COLUMNS",
     "TABLE_COLUMNS",
     "TransitionConfig",
+    "baselines",
+    "curve_rows",
     "histogram_rows",
     "load_sequences",
     "n_star_rows",
@@ -81,8 +86,12 @@ TABLE_COLUMNS: dict[str, str] = {
     "restored_recovered": "as entropy_recovered, on the restored sequence at t = 1e-5 (when kept)",
     "restored_unrecovered": "as entropy_unrecovered, on the restored sequence at t = 1e-5",
     "n_sequences": "sequences behind the row",
+    "stopped_by": "UDDM training: rule (converged), cap (limited by its budget) or fixed steps",
 }
 """The columns of ``transition.csv`` and what they hold."""
+
+NGRAM_ORDERS: tuple[int, ...] = (1, 2, 4)
+"""The n-gram baselines of every point: unigram, bigram and a 4-gram (three tokens of context)."""
 
 POINT_COLUMNS: dict[str, str] = {
     "model": "model name", "size": "UDDM size", "n_train": "N",
@@ -104,8 +113,26 @@ POINT_COLUMNS: dict[str, str] = {
     "copies_stderr": "its standard error",
     "hamming_mean": "mean Hamming distance of a generated sequence to the nearest training one",
     "fit_seconds": "time to fit (or load) the model", "eval_seconds": "time of the measurements",
+    "step_cap": "UDDM training: the most optimizer steps allowed",
+    "steps_used": "the optimizer steps the model was trained for",
+    "stopped_by": "what ended training: rule (converged), cap (limited by its budget) or fixed (a set number of steps)",
+    **{f"ngram{k}_test": f"held-out -ln p(x) / L of an order-{k} Witten-Bell n-gram fitted on the same N sequences"
+       for k in NGRAM_ORDERS},
+    **{f"ngram{k}_test_stderr": "its standard error" for k in NGRAM_ORDERS},
 }
 """The columns of ``points.csv`` and what they hold."""
+
+CURVE_COLUMNS: dict[str, str] = {
+    "model": "model name", "size": "UDDM size", "n_train": "N",
+    "step": "optimizer step of the evaluation",
+    "train": "training NELBO on the rule's fixed batch (nats per token)",
+    "val": "held-out NELBO on a fixed batch of test sequences (recorded, never used to stop)",
+    "improvement": "the octave fall the rule read at this step (empty before it could fit)",
+    "improvement_stderr": "its standard error",
+    "stopped_by": "what ended this point's training (rule or cap)",
+}
+"""The columns of ``curves.csv``: one row per evaluation of the convergence rule."""
+
 
 
 @dataclass(frozen=True)
@@ -146,6 +173,16 @@ class TransitionConfig:
         test_split_entropy: also split the test set's token entropy by recovery.
         seed: seed of the split, training and every instrument.
         cache_dir: root of the point and model cache (``$AMLAB_CACHE`` or ``~/.cache/amlab``).
+        lr_schedule: the UDDM learning rate after warm-up, ``cosine`` (decay to a tenth at
+            ``steps``) or ``constant`` (the natural choice under a convergence rule).
+        converge_every, converge_tol: the convergence rule of UDDM training
+            (:mod:`amlab.models.uddm.convergence`): every ``converge_every`` steps the
+            training NELBO on a fixed batch; stop when it fell by less than ``converge_tol``
+            nats per token over the last octave of steps; ``steps`` is then the cap.
+            ``converge_every = 0`` (default): exactly ``steps`` steps.
+        records_dir: a folder that keeps every finished point's result record
+            (``<key>.json``, no models), read before the cache: commit it with a study and
+            the sweep continues elsewhere, skipping the points it holds.
     """
 
     models: tuple[str, ...] = ("uddm",)
@@ -177,6 +214,10 @@ class TransitionConfig:
     test_split_entropy: bool = True
     seed: int = 0
     cache_dir: str | None = None
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    converge_every: int = 0
+    converge_tol: float = 0.01
+    records_dir: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(parse_model_names(list(self.models))))
@@ -206,6 +247,7 @@ class TransitionConfig:
         object.__setattr__(self, "ts", tuple(check_unit_interval("t", t) for t in self.ts))
         if check_unit_interval("t_ref", self.t_ref) not in self.ts:
             raise ValueError(f"t_ref = {self.t_ref} must be one of the recovery levels ts")
+        uddm_train_config(self.point_settings())  # validates the UDDM training fields together
 
     @property
     def labels(self) -> list[tuple[str, str]]:
@@ -213,11 +255,20 @@ class TransitionConfig:
         return [(m, s) for m in self.models for s in (self.sizes if m == "uddm" else ("",))]
 
     def point_settings(self) -> dict[str, Any]:
-        """The fields that shape one point's measurement (hashed into its key)."""
+        """The fields that shape one point's measurement (hashed into its key, but for
+        ``cache_dir`` and ``records_dir``). The fields added with the convergence rule enter
+        only when they differ from their defaults, so older sweeps keep their keys."""
         keys = ("steps", "batch_size", "lr", "x0_steps", "seed", "n_eval", "n_random",
                 "n_generated", "n_nelbo", "nelbo_samples", "t_ref", "test_split_entropy",
-                "cache_dir")
-        return {**{k: getattr(self, k) for k in keys}, "ts": list(self.ts)}
+                "cache_dir", "records_dir")
+        settings = {**{k: getattr(self, k) for k in keys}, "ts": list(self.ts)}
+        for name in ("lr_schedule", "converge_every", "converge_tol"):
+            if getattr(self, name) != _FIELD_DEFAULTS[name]:
+                settings[name] = getattr(self, name)
+        return settings
+
+
+_FIELD_DEFAULTS = {f.name: f.default for f in fields(TransitionConfig)}
 
 
 def _random_block(config: TransitionConfig, rows: int, stream: str | int) -> torch.Tensor:
@@ -262,6 +313,15 @@ def load_sequences(config: TransitionConfig) -> tuple[torch.Tensor, torch.Tensor
             f"sequences of L = {config.seq_len} the data gives; shrink n_grid or use mode 'packed'"
         )
     return split.train_pool, split.test, vocab, f"{where}, L = {config.seq_len}"
+
+
+def baselines(pool: torch.Tensor, test: torch.Tensor, vocab: int, n_grid: tuple[int, ...]) -> list[dict[str, Any]]:
+    """The held-out loss of the :data:`NGRAM_ORDERS` n-gram models fitted on the first N
+    sequences of ``pool``, per N of ``n_grid``: one record per N and order."""
+    return [
+        {"n_train": n, "order": k, "nelbo_test": ngram_nelbo(pool[:n], test, vocab, k)}
+        for n in n_grid for k in NGRAM_ORDERS
+    ]
 
 
 def point_specs(config: TransitionConfig, pool: torch.Tensor, test: torch.Tensor, vocab: int) -> list[PointSpec]:
@@ -320,6 +380,7 @@ def run(
             "pool": int(pool.shape[0]), "n_test": int(test.shape[0]),
         },
         "points": points,
+        "baselines": baselines(pool, test, vocab, config.n_grid),
         "computed": sum(bool(p["computed"]) for p in points),
         "reused": sum(not p["computed"] for p in points),
     }
@@ -351,8 +412,9 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     def row(p: dict[str, Any], t: float, split: str) -> dict[str, Any]:
         key = (p["model"], p["size"], p["n_train"], round(t, 12), split)
-        return rows.setdefault(key, {"model": p["model"], "size": p["size"],
-                                     "n_train": p["n_train"], "t": t, "split": split})
+        return rows.setdefault(key, {"model": p["model"], "size": p["size"], "n_train": p["n_train"],
+                                     "t": t, "split": split,
+                                     "stopped_by": (p.get("training") or {}).get("stopped_by")})
 
     for p in results["points"]:
         for split, curve in p["recovery"].items():
@@ -385,8 +447,12 @@ def point_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per model × N (columns: :data:`POINT_COLUMNS`)."""
     t_ref = results["config"]["t_ref"]
     rule = VerdictRule(t_ref=t_ref)
+    ngram: dict[int, dict[str, Any]] = {}
+    for b in results.get("baselines", []):
+        ngram.setdefault(b["n_train"], {}).update(_est(f"ngram{b['order']}_test", b["nelbo_test"]))
     out = []
     for p in results["points"]:
+        training = p.get("training") or {}
         pr, nelbo = p["probe"], p["nelbo"]
         at = {s: next(q for q in c["points"] if math.isclose(q["t"], t_ref)) for s, c in p["recovery"].items()}
         rec = {s: (q["recovery"]["value"], q["recovery"]["stderr"]) for s, q in at.items()}
@@ -408,8 +474,23 @@ def point_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             **_est("entropy_gap", gap), **_est("copies", pr["copies"]),
             "hamming_mean": pr["hamming"]["mean"],
             "fit_seconds": p["fit_seconds"], "eval_seconds": p["eval_seconds"],
+            "step_cap": training.get("cap"), "steps_used": training.get("steps_used"),
+            "stopped_by": training.get("stopped_by"), **ngram.get(p["n_train"], {}),
         }
         out.append({c: row.get(c) for c in POINT_COLUMNS})
+    return out
+
+
+def curve_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The convergence rule's NELBO curves: one row per point × evaluation
+    (columns: :data:`CURVE_COLUMNS`; empty for points trained for a fixed number of steps)."""
+    out = []
+    for p in results["points"]:
+        training = p.get("training") or {}
+        for record in training.get("curve", []):
+            row = {"model": p["model"], "size": p["size"], "n_train": p["n_train"],
+                   "stopped_by": training["stopped_by"], **record}
+            out.append({c: row.get(c) for c in CURVE_COLUMNS})
     return out
 
 
@@ -446,11 +527,12 @@ def write(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     paths["points"] = write_table(point_rows(results), out / "points.csv")
     paths["histograms"] = write_table(histogram_rows(results), out / "entropy_hist.csv")
     paths["n_star"] = write_table(n_star_rows(results), out / "n_star.csv")
+    paths["curves"] = write_table(curve_rows(results), out / "curves.csv", columns=list(CURVE_COLUMNS))
     table, per_point = read_table(paths["table"]), read_table(paths["points"])
-    hist = read_table(paths["histograms"])
-    for frame in (table, per_point, hist):
+    hist, curves = read_table(paths["histograms"]), read_table(paths["curves"])
+    for frame in (table, per_point, hist, curves):
         frame["size"] = ["" if pd.isna(v) else str(v) for v in frame["size"]]
     title = results["data"]["description"]
-    paths.update(plots.draw_all(table, per_point, hist, out, title=title, t_ref=config.t_ref))
+    paths.update(plots.draw_all(table, per_point, hist, curves, out, title=title, t_ref=config.t_ref))
     record_outputs(out, paths.values())
     return paths
