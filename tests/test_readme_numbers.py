@@ -13,17 +13,18 @@ import pytest
 
 from readme_numbers import MARK, check, numbers
 
-READMES = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*/README.md"))
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+READMES = sorted(p for p in EXPERIMENTS.rglob("README.md") if p.parent != EXPERIMENTS)
 
 
-@pytest.mark.parametrize("readme", READMES, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.parent.relative_to(EXPERIMENTS)))
 def test_the_marked_numbers_match_their_tables(readme):
     checked, problems = check(readme)
     assert not problems, "\n".join(problems)
     assert checked >= 20, checked
 
 
-@pytest.mark.parametrize("readme", READMES, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.parent.relative_to(EXPERIMENTS)))
 def test_every_table_is_marked_or_says_why_not(readme):
     lines = readme.read_text(encoding="utf-8").split("\n")
     bare = []
