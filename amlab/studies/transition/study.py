@@ -134,7 +134,6 @@ CURVE_COLUMNS: dict[str, str] = {
 """The columns of ``curves.csv``: one row per evaluation of the convergence rule."""
 
 
-
 @dataclass(frozen=True)
 class TransitionConfig:
     """Everything that determines a transition sweep; saved as ``config.json`` with it.

@@ -29,6 +29,7 @@ import torch
 from amlab._validation import check_positive_int, check_unit_interval
 from amlab.data import nested_split, text_sequences
 from amlab.experiment import provenance, write_json_atomic
+from amlab.models.uddm.convergence import ConvergenceRule
 from amlab.sources import MarkovSource
 from amlab.studies.base import record_outputs, write_table
 from amlab.studies.transition.analysis import estimate_n_star
@@ -87,8 +88,8 @@ class TwinsConfig:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "seq_len", "text_seq_len", "steps", "converge_every", "batch_size",
-                     "n_eval", "n_nelbo", "nelbo_samples", "draws"):
+        for name in ("vocab_size", "seq_len", "text_seq_len", "steps", "batch_size", "n_eval", "n_nelbo",
+                     "nelbo_samples", "draws"):
             check_positive_int(name, getattr(self, name))
         self.n_grid = tuple(sorted(check_positive_int("n_grid", n) for n in self.n_grid))
         self.text_n_grid = tuple(sorted(check_positive_int("text_n_grid", n) for n in self.text_n_grid))
@@ -99,8 +100,7 @@ class TwinsConfig:
             raise ValueError(f"t_ref = {self.t_ref} must be one of ts = {self.ts}")
         if self.steps < 20:
             raise ValueError(f"steps must be at least 20 (ten validations), got {self.steps}")
-        if not (math.isfinite(self.converge_tol) and self.converge_tol > 0):
-            raise ValueError(f"converge_tol must be a positive number of nats per token, got {self.converge_tol}")
+        ConvergenceRule(self.converge_every, tol=self.converge_tol)  # validates the rule's settings
 
     def source(self) -> MarkovSource:
         """The synthetic source."""
