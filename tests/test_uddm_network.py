@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amlab.device import autocast
 from amlab.models.uddm.config import PRESETS, DenoiserConfig
@@ -156,3 +158,31 @@ def test_the_unchecked_forward_pass_equals_the_checked_one():
         assert torch.equal(net(x, t, validate=False), net(x, t))
     with pytest.raises(ValueError, match="out of range"):
         net(torch.full((1, 8), 6), torch.rand(1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_layers=st.integers(min_value=1, max_value=3),
+    length=st.integers(min_value=1, max_value=8),
+    batch=st.integers(min_value=1, max_value=4),
+    density=st.floats(min_value=0.0, max_value=1.0),
+    seed=st.integers(min_value=0, max_value=1000),
+)
+def test_logits_at_chosen_positions_are_those_of_the_full_pass(n_layers, length, batch, density, seed):
+    """``at=mask`` (the last block at the chosen positions only) gives the full pass's logits
+    at those positions, in row-major order, up to float rounding."""
+    net = _randomised(DenoiserConfig(vocab_size=7, seq_len=8, d_model=16, n_heads=2, n_layers=n_layers))
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 7, (batch, length), generator=g)
+    t = torch.rand(batch, generator=g)
+    at = torch.rand(batch, length, generator=g) < density
+    with torch.no_grad():
+        full, part = net(x, t)[at], net(x, t, at=at)
+    assert part.shape == (int(at.sum()), 7)
+    torch.testing.assert_close(part, full, rtol=1e-5, atol=1e-5)
+
+
+def test_logits_at_reject_a_mask_of_the_wrong_shape():
+    net = Denoiser(DenoiserConfig(vocab_size=6, seq_len=8, d_model=16, n_heads=2))
+    with pytest.raises(ValueError, match="at must have the shape"):
+        net(torch.zeros(2, 8, dtype=torch.long), torch.rand(2), at=torch.ones(2, 7, dtype=torch.bool))

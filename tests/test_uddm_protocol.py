@@ -221,3 +221,27 @@ def test_the_fixed_point_test_feeds_clean_sequences_at_t_one_greedily():
     assert report.train.value == 1.0
     assert report.test.value == 0.0  # a perfect memoriser keeps no unseen sequence
     assert math.isfinite(report.random.value)
+
+
+@pytest.mark.parametrize("t_start", [0.05, 0.5, 1.0])
+def test_ancestral_runs_asking_for_proposing_positions_only_equal_full_runs(t_start):
+    """A network denoiser offers ``x̂`` at chosen positions (``at``); the thinned sampler then
+    asks only for the proposing positions. Same random draws, so the same run as with the
+    full ``x̂`` (a bare callable without ``at``), and fewer positions computed."""
+    from amlab.models.uddm.config import DenoiserConfig
+    from amlab.models.uddm.diffusion import as_denoiser
+    from amlab.models.uddm.network import Denoiser
+
+    torch.manual_seed(0)
+    net = Denoiser(DenoiserConfig(vocab_size=6, seq_len=10, d_model=16, n_heads=2)).eval()
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    sparse = as_denoiser(net)
+    assert sparse.at is not None
+    full = lambda x, t: sparse(x, t)  # noqa: E731  (no ``at``: x̂ everywhere)
+    x = torch.randint(0, 6, (24, 10), generator=torch.Generator().manual_seed(1))
+    runs = [
+        denoise(d, x, t_start=t_start, generator=torch.Generator().manual_seed(2)) for d in (sparse, full)
+    ]
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], x)

@@ -60,13 +60,28 @@ class ModuleDenoiser:
 
     With ``validate=False`` the network (a :class:`~amlab.models.uddm.network.Denoiser`,
     possibly wrapped for DDP) skips its input checks: for callers that checked their inputs.
+
+    Attributes:
+        vocab_size: V, from the network's config (None if it has none).
+        at: ``(x_t, t, where) → log x̂`` at the True positions of ``where`` only, ``(K, V)``,
+            for a :class:`~amlab.models.uddm.network.Denoiser` (whose last block then runs at
+            those positions only); None for other networks. The ancestral sampler uses it.
     """
 
     def __init__(self, module: nn.Module, *, validate: bool = True) -> None:
+        from amlab.models.uddm.network import Denoiser
+
         self.module = module
         self.validate = validate
-        config = getattr(module, "config", None) or getattr(getattr(module, "module", None), "config", None)
-        self.vocab_size: int | None = getattr(config, "vocab_size", None)
+        base = getattr(module, "module", module)
+        self.vocab_size: int | None = getattr(getattr(base, "config", None), "vocab_size", None)
+        self.at: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = (
+            self._log_probs_at if isinstance(base, Denoiser) else None
+        )
+
+    def _log_probs_at(self, x_t: torch.Tensor, t: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        logits = self.module(x_t, t, validate=self.validate, at=where)
+        return logits.float().log_softmax(-1)
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         logits = self.module(x_t, t) if self.validate else self.module(x_t, t, validate=False)

@@ -68,7 +68,15 @@ class Rotary(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         length = x.shape[-2]
-        cos, sin = self.cos[:length].to(x.dtype), self.sin[:length].to(x.dtype)
+        return self._rotate(x, self.cos[:length], self.sin[:length])
+
+    def at(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """The rotation of single vectors ``x`` ``(K, H, 1, head_dim)`` at ``positions`` ``(K,)``."""
+        return self._rotate(x, self.cos[positions][:, None, None], self.sin[positions][:, None, None])
+
+    @staticmethod
+    def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
         x1, x2 = x[..., 0::2], x[..., 1::2]
         return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
 
@@ -111,6 +119,24 @@ class Block(nn.Module):
         x = x + gate1[:, None] * self.proj(att.transpose(1, 2).reshape(batch, length, d))
         return x + gate2[:, None] * self.mlp(_modulate(self.norm2(x), shift2, scale2))
 
+    def forward_at(self, x: torch.Tensor, cond: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """The block's output ``(K, d)`` at the positions ``(rows[k], cols[k])`` only.
+
+        Keys and values are computed at every position, queries, the attention output and the
+        feed-forward layer only where asked: what :meth:`forward` gives there, at a fraction
+        of the cost when few positions are asked for.
+        """
+        mods = self.modulation(cond).chunk(6, dim=-1)
+        batch, length, d = x.shape
+        w_q, w_kv = self.qkv.weight.split([d, 2 * d])
+        h = _modulate(self.norm1(x), mods[0], mods[1])
+        k, v = F.linear(h, w_kv).view(batch, length, 2, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        q = F.linear(h[rows, cols], w_q).view(-1, self.n_heads, 1, d // self.n_heads)
+        att = F.scaled_dot_product_attention(self.rotary.at(q, cols), self.rotary(k)[rows], v[rows])
+        _, _, gate1, shift2, scale2, gate2 = (m[rows] for m in mods)
+        out = x[rows, cols] + gate1 * self.proj(att.reshape(-1, d))
+        return out + gate2 * self.mlp(self.norm2(out) * (1 + scale2) + shift2)
+
 
 class Denoiser(nn.Module):
     """Bidirectional transformer ``(x_t (B, L), t (B,)) → logits (B, L, V)``.
@@ -141,8 +167,11 @@ class Denoiser(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, *, validate: bool = True) -> torch.Tensor:
-        """Logits of ``p_θ(x_0 | x_t, t)``, float32 ``(B, L, V)``.
+    def forward(
+        self, x_t: torch.Tensor, t: torch.Tensor, *, validate: bool = True, at: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits of ``p_θ(x_0 | x_t, t)``, float32 ``(B, L, V)``, or ``(K, V)`` at the ``K``
+        positions ``at`` selects.
 
         Args:
             x_t: noisy tokens, int ``(B, L)`` with ``L ≤ config.seq_len``.
@@ -152,6 +181,11 @@ class Denoiser(nn.Module):
                 training loop, the samplers of :class:`~amlab.models.uddm.memory.UDDM` —
                 pass False, so a forward pass has no host synchronisation; ``t`` must then
                 be a float tensor of shape ``(B,)`` on the network's device.
+            at: bool ``(B, L)``; when given, only the logits at its True positions are
+                computed, in row-major order (``x_t[at]``'s order). The last block then runs
+                its queries, attention output and feed-forward layer at those positions only
+                (:meth:`Block.forward_at`): the same numbers as the full pass up to float
+                rounding, for the samplers that need ``x̂`` at a few positions per sequence.
 
         Raises:
             ValueError: tokens outside the vocabulary, a sequence longer than
@@ -171,10 +205,18 @@ class Denoiser(nn.Module):
         x = self.embed(x_t)
         if self.positions is not None:
             x = x + self.positions.weight[: x_t.shape[1]]
-        for block in self.blocks:
-            x = block(x, cond)
         shift, scale = self.modulation_out(cond).chunk(2, dim=-1)
-        return self.head(_modulate(self.norm_out(x), shift, scale)).float()
+        if at is None:
+            for block in self.blocks:
+                x = block(x, cond)
+            return self.head(_modulate(self.norm_out(x), shift, scale)).float()
+        if at.shape != x_t.shape:
+            raise ValueError(f"at must have the shape of x_t {tuple(x_t.shape)}, got {tuple(at.shape)}")
+        for block in self.blocks[:-1]:
+            x = block(x, cond)
+        rows, cols = at.nonzero(as_tuple=True)
+        x = self.blocks[-1].forward_at(x, cond, rows, cols)
+        return self.head(self.norm_out(x) * (1 + scale[rows]) + shift[rows]).float()
 
     def num_parameters(self) -> int:
         """Total number of trainable parameters."""

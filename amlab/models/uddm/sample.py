@@ -29,7 +29,11 @@ without calling the network (exact: the skipped steps cannot change a token).
 proposal are passed through the network, and a proposal is accepted with probability
 ``p_jump / u`` and sent to ``j`` with probability proportional to the posterior entry of ``j``.
 The outcome has exactly the distribution of a direct draw, at a fraction of the network
-calls in the middle of a run.
+calls in the middle of a run. A denoiser that can give ``x̂`` at chosen positions only (its
+``at`` attribute; amlab's :class:`~amlab.models.uddm.network.Denoiser` can) is asked for the
+proposing positions alone — a couple per sequence in a step — and its last block runs there
+only; the random draws are the same as with the full ``x̂``, so the outcome is too, up to the
+float rounding of ``x̂``.
 """
 
 from __future__ import annotations
@@ -178,17 +182,25 @@ def _thinned_step(
     rows = propose.any(dim=1).nonzero().squeeze(1)
     if rows.numel() == 0:
         return x
-    xr = x[rows]
-    probs = _posterior(denoiser, xr, t, a_t, a_s, dtype)
-    stay = probs.gather(-1, xr[..., None]).squeeze(-1)
+    xr, proposed = x[rows], propose[rows]
+    at = getattr(denoiser, "at", None)
+    if at is None:  # x̂ at every position of the proposing sequences
+        probs = _posterior(denoiser, xr, t, a_t, a_s, dtype)[proposed]
+    else:  # x̂ at the proposing positions only
+        x_hat = at(xr, _times(t, xr.shape[0], xr), proposed).to(dtype).exp()
+        probs = reverse_posterior(xr[proposed][None], x_hat[None], a_t, a_s, x_hat.shape[-1], dtype=dtype)[0]
+    current = xr[proposed]
+    stay = probs.gather(-1, current[:, None]).squeeze(-1)
     coins = torch.rand(xr.shape, generator=generator, device=device, dtype=dtype).to(x.device)
-    accept = propose[rows] & (coins * u < 1.0 - stay)
+    accept = coins[proposed] * u < 1.0 - stay
     if not accept.any():
         return x
-    moves = probs[accept].scatter(-1, xr[accept][:, None], 0.0)
+    moves = probs[accept].scatter(-1, current[accept][:, None], 0.0)
     dest = torch.multinomial(moves, 1, generator=generator).squeeze(1)
+    moved = torch.zeros_like(proposed)
+    moved[proposed] = accept
     new = xr.clone()
-    new[accept] = dest.to(x.device)
+    new[moved] = dest.to(x.device)
     out = x.clone()
     out[rows] = new
     return out
