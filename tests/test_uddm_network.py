@@ -186,3 +186,19 @@ def test_logits_at_reject_a_mask_of_the_wrong_shape():
     net = Denoiser(DenoiserConfig(vocab_size=6, seq_len=8, d_model=16, n_heads=2))
     with pytest.raises(ValueError, match="at must have the shape"):
         net(torch.zeros(2, 8, dtype=torch.long), torch.rand(2), at=torch.ones(2, 7, dtype=torch.bool))
+
+
+def test_a_time_free_network_ignores_t_and_says_so():
+    from amlab.models.uddm.diffusion import as_denoiser
+
+    config = DenoiserConfig(vocab_size=6, seq_len=8, d_model=16, n_heads=2, time_conditioned=False)
+    assert DenoiserConfig.from_dict(config.to_dict()) == config
+    assert "time_conditioned" not in DenoiserConfig(vocab_size=6, seq_len=8).to_dict()  # old hashes kept
+    net = _randomised(config)
+    x = torch.randint(0, 6, (3, 8), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(net(x, torch.full((3,), 0.1)), net(x, torch.full((3,), 0.9)))
+    assert as_denoiser(net).time_free
+    assert not as_denoiser(_randomised(DenoiserConfig(vocab_size=6, seq_len=8, d_model=16, n_heads=2))).time_free
+    with pytest.raises(ValueError, match="time_conditioned must be True or False"):
+        DenoiserConfig(vocab_size=6, seq_len=8, time_conditioned="no")

@@ -159,10 +159,11 @@ def test_a_thinned_ancestral_step_has_the_law_of_a_direct_draw(t):
     direct = reverse_step(twin, start, a, b, greedy=False, generator=torch.Generator().manual_seed(1))
     # the thinned step alone: run denoise on a one-step grid segment by making noise removal
     # the identity (an x̂ that is one-hot on the input at final_t is kept by either mode)
-    from amlab.models.uddm.sample import _thinned_step
+    from amlab.models.uddm.sample import _network_x_hat, _thinned_step
 
+    x_hat = _network_x_hat(twin, start, a, torch.float32)
     thinned = _thinned_step(
-        twin, start, a, alpha(a), alpha(b), vocab, torch.Generator().manual_seed(2), torch.float32
+        x_hat, start, alpha(a), alpha(b), vocab, torch.Generator().manual_seed(2), torch.float32
     )
     codes = lambda z: (z[:, 0] * vocab + z[:, 1]).bincount(minlength=vocab**2)  # noqa: E731
     observed = torch.stack([codes(direct), codes(thinned)]).numpy()
@@ -245,3 +246,61 @@ def test_ancestral_runs_asking_for_proposing_positions_only_equal_full_runs(t_st
     ]
     assert torch.equal(runs[0], runs[1])
     assert not torch.equal(runs[0], x)
+
+
+class TimeFreeTable(TableDenoiser):
+    """:class:`TableDenoiser` without its ``t`` scaling, announcing ``time_free``; counts the
+    sequences it is called on."""
+
+    time_free = True
+
+    def __init__(self, length: int, vocab: int, seed: int, sharpness: float = 1.0) -> None:
+        super().__init__(length, vocab, seed, sharpness)
+        self.rows = 0
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.rows += x.shape[0]
+        return super().__call__(x, torch.zeros_like(t))
+
+
+@pytest.mark.parametrize(("t_start", "noise_removal"), [(0.3, "posterior"), (1.0, "x0")])
+def test_the_token_change_sampler_has_the_law_of_the_step_by_step_run(t_start, noise_removal):
+    """For a time-free x̂ the sampler reuses x̂ while a sequence is unchanged: chi-square
+    test of the final states (V^L = 9 outcomes) against direct draws at every grid step, and
+    network work of at most one call per sequence plus one per change."""
+    vocab, length, n = 3, 2, 20_000
+    twin = TimeFreeTable(length, vocab, seed=5)
+    start = torch.tensor([[0, 2]]).repeat(n, 1)
+    fast = denoise(twin, start, t_start=t_start, generator=torch.Generator().manual_seed(1),
+                   noise_removal=noise_removal)
+    reused_rows = twin.rows
+
+    plain = lambda x, t: twin(x, t)  # noqa: E731  (no time_free: x̂ computed at every step)
+    x, g = start, torch.Generator().manual_seed(2)
+    times = reverse_times(t_start)
+    for a, b in zip(times[:-1], times[1:]):
+        x = reverse_step(plain, x, a, b, greedy=False, generator=g)
+    slow = remove_noise(plain, x, greedy=False, generator=g, mode=noise_removal)
+
+    codes = lambda z: (z[:, 0] * vocab + z[:, 1]).bincount(minlength=vocab**2)  # noqa: E731
+    observed = torch.stack([codes(fast), codes(slow)]).numpy()
+    keep = observed.sum(0) > 0
+    _, p, _, _ = stats.chi2_contingency(observed[:, keep])
+    assert p > 1e-3
+    assert keep.sum() > 3  # the law is spread, not a point
+    assert reused_rows < n * (len(times) - 1) / 20  # far fewer than one call per step
+
+
+def test_the_token_change_sampler_calls_the_network_once_per_change():
+    from amlab.models.uddm.sample import _ReusedXHat, _thinned_step
+
+    twin = TimeFreeTable(6, 4, seed=0)
+    x = torch.randint(0, 4, (32, 6), generator=torch.Generator().manual_seed(0))
+    reused, g, changes = _ReusedXHat(twin, x.shape[0], torch.float32), torch.Generator().manual_seed(1), 0
+    times = reverse_times(0.5)
+    for a, b in zip(times[:-1], times[1:]):
+        before, x = x, _thinned_step(reused.at(x, a), x, alpha(a), alpha(b), 4, g, torch.float32)
+        reused.moved(before, x)
+        changes += int((before != x).any(dim=1).sum())
+    assert changes > 0
+    assert reused.rows_computed == twin.rows <= x.shape[0] + changes

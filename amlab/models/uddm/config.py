@@ -40,6 +40,11 @@ class DenoiserConfig:
         learned_positions: add a learned absolute position embedding to the token embedding
             (on top of the rotary embedding in attention); it lets a small network tell the
             positions of a fixed-length sequence apart, which memorisation needs.
+        time_conditioned: feed the noise level to the adaLN modulation (the default). With
+            False the network sees a fixed level, so ``x̂ = p_θ(x_0 | x_t)`` does not depend
+            on ``t`` — the time-free denoiser of the discrete diffusion codebases — and the
+            ancestral sampler reuses ``x̂`` while a sequence is unchanged
+            (:mod:`amlab.models.uddm.sample`): network calls then scale with token changes.
     """
 
     vocab_size: int
@@ -51,6 +56,7 @@ class DenoiserConfig:
     dropout: float = 0.0
     time_embed_dim: int = 128
     learned_positions: bool = True
+    time_conditioned: bool = True
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "seq_len", "d_model", "n_layers", "n_heads", "time_embed_dim"):
@@ -67,6 +73,9 @@ class DenoiserConfig:
         self.dropout = check_finite("dropout", self.dropout)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        for name in ("learned_positions", "time_conditioned"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     @property
     def head_dim(self) -> int:
@@ -74,8 +83,12 @@ class DenoiserConfig:
         return self.d_model // self.n_heads
 
     def to_dict(self) -> dict[str, Any]:
-        """The configuration as a JSON-ready dict (``d_ff`` resolved)."""
-        return dataclasses.asdict(self)
+        """The configuration as a JSON-ready dict (``d_ff`` resolved; ``time_conditioned``
+        only when False, so the configurations written before it existed keep their hashes)."""
+        out = dataclasses.asdict(self)
+        if self.time_conditioned:
+            del out["time_conditioned"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DenoiserConfig:

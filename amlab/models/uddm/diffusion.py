@@ -66,6 +66,8 @@ class ModuleDenoiser:
         at: ``(x_t, t, where) → log x̂`` at the True positions of ``where`` only, ``(K, V)``,
             for a :class:`~amlab.models.uddm.network.Denoiser` (whose last block then runs at
             those positions only); None for other networks. The ancestral sampler uses it.
+        time_free: whether ``x̂`` ignores ``t`` (a Denoiser with ``time_conditioned=False``);
+            the ancestral sampler then reuses ``x̂`` while a sequence is unchanged.
     """
 
     def __init__(self, module: nn.Module, *, validate: bool = True) -> None:
@@ -75,9 +77,11 @@ class ModuleDenoiser:
         self.validate = validate
         base = getattr(module, "module", module)
         self.vocab_size: int | None = getattr(getattr(base, "config", None), "vocab_size", None)
+        network = isinstance(base, Denoiser)
         self.at: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = (
-            self._log_probs_at if isinstance(base, Denoiser) else None
+            self._log_probs_at if network else None
         )
+        self.time_free = network and not base.config.time_conditioned
 
     def _log_probs_at(self, x_t: torch.Tensor, t: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
         logits = self.module(x_t, t, validate=self.validate, at=where)

@@ -200,7 +200,7 @@ class Denoiser(nn.Module):
                 f"x_t has sequences of length {x_t.shape[1]}, longer than the network's "
                 f"seq_len = {cfg.seq_len}"
             )
-        t = t.float()
+        t = t.float() if cfg.time_conditioned else torch.zeros_like(t, dtype=torch.float32)
         cond = F.silu(self.time(t))
         x = self.embed(x_t)
         if self.positions is not None:

@@ -34,10 +34,19 @@ calls in the middle of a run. A denoiser that can give ``x̂`` at chosen positio
 proposing positions alone — a couple per sequence in a step — and its last block runs there
 only; the random draws are the same as with the full ``x̂``, so the outcome is too, up to the
 float rounding of ``x̂``.
+
+*The token-change sampler.* A time-free denoiser (``time_free``: ``x̂`` does not depend on
+``t``, e.g. :class:`~amlab.models.uddm.network.Denoiser` with ``time_conditioned=False``)
+gives the same ``x̂`` at every step while a sequence is unchanged. Ancestral runs then keep
+``x̂`` per sequence and call the network again only for a sequence that changed and
+proposes a jump (and, for noise removal, that changed since its last call): network calls
+scale with the number of token changes, not of steps, and the law of the run is exactly
+that of the step-by-step one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -164,11 +173,29 @@ def reverse_step(
     return _pick(_posterior(denoiser, x_t, t, a_t, a_s, dtype), greedy, generator)
 
 
+#: ``(rows, proposed) → x̂`` at the proposing positions, probabilities ``(K, V)``: ``rows``
+#: the indices of the sequences with a proposal, ``proposed`` their bool ``(R, L)`` proposals.
+XHatAt = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _network_x_hat(denoiser: DenoiserFn, x: torch.Tensor, t: float, dtype: torch.dtype) -> XHatAt:
+    """``x̂`` from the network at level ``t``: at the proposing positions only when the
+    denoiser offers ``at``, else the full ``x̂`` of the proposing sequences."""
+    at = getattr(denoiser, "at", None)
+
+    def x_hat(rows: torch.Tensor, proposed: torch.Tensor) -> torch.Tensor:
+        times = _times(t, rows.numel(), x)
+        if at is None:
+            return denoiser(x[rows], times).to(dtype).exp()[proposed]
+        return at(x[rows], times, proposed).to(dtype).exp()
+
+    return x_hat
+
+
 @torch.no_grad()
 def _thinned_step(
-    denoiser: DenoiserFn,
+    x_hat_at: XHatAt,
     x: torch.Tensor,
-    t: float,
     a_t: float,
     a_s: float,
     vocab: int,
@@ -183,13 +210,9 @@ def _thinned_step(
     if rows.numel() == 0:
         return x
     xr, proposed = x[rows], propose[rows]
-    at = getattr(denoiser, "at", None)
-    if at is None:  # x̂ at every position of the proposing sequences
-        probs = _posterior(denoiser, xr, t, a_t, a_s, dtype)[proposed]
-    else:  # x̂ at the proposing positions only
-        x_hat = at(xr, _times(t, xr.shape[0], xr), proposed).to(dtype).exp()
-        probs = reverse_posterior(xr[proposed][None], x_hat[None], a_t, a_s, x_hat.shape[-1], dtype=dtype)[0]
     current = xr[proposed]
+    x_hat = x_hat_at(rows, proposed)
+    probs = reverse_posterior(current[None], x_hat[None], a_t, a_s, vocab, dtype=dtype)[0]
     stay = probs.gather(-1, current[:, None]).squeeze(-1)
     coins = torch.rand(xr.shape, generator=generator, device=device, dtype=dtype).to(x.device)
     accept = coins[proposed] * u < 1.0 - stay
@@ -204,6 +227,45 @@ def _thinned_step(
     out = x.clone()
     out[rows] = new
     return out
+
+
+class _ReusedXHat:
+    """``x̂`` of a time-free denoiser, kept per sequence and recomputed, on demand, only for
+    the sequences that changed since their last network call (the token-change sampler)."""
+
+    def __init__(self, denoiser: DenoiserFn, batch: int, dtype: torch.dtype) -> None:
+        self.denoiser, self.dtype = denoiser, dtype
+        self.cache: torch.Tensor | None = None
+        self.stale = torch.ones(batch, dtype=torch.bool)
+        self.rows_computed = 0
+
+    def at(self, x: torch.Tensor, t: float) -> XHatAt:
+        """The :data:`XHatAt` of the states ``x``: reused where ``x`` is unchanged."""
+
+        def x_hat(rows: torch.Tensor, proposed: torch.Tensor) -> torch.Tensor:
+            return self.full(x, t, rows)[rows][proposed]
+
+        return x_hat
+
+    def full(self, x: torch.Tensor, t: float, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """``x̂`` of every sequence ``(B, L, V)``, fresh at least on ``rows`` (all if None)."""
+        stale = self.stale.to(x.device)
+        if rows is not None:
+            stale = stale & torch.zeros_like(stale).index_fill_(0, rows, True)
+        need = stale.nonzero().squeeze(1)
+        if need.numel():
+            fresh = self.denoiser(x[need], _times(t, need.numel(), x)).to(self.dtype).exp()
+            if self.cache is None:
+                self.cache = fresh.new_empty((x.shape[0], *fresh.shape[1:]))
+            self.cache[need] = fresh
+            self.stale[need.cpu()] = False
+            self.rows_computed += need.numel()
+        assert self.cache is not None
+        return self.cache
+
+    def moved(self, before: torch.Tensor, after: torch.Tensor) -> None:
+        """Mark the sequences a step changed."""
+        self.stale |= (before != after).any(dim=1).cpu()
 
 
 @torch.no_grad()
@@ -295,6 +357,8 @@ def denoise(
     times = reverse_times(t_start, grid_steps, final_t)
     x = x_t.clone().long()
     vocab: int | None = getattr(denoiser, "vocab_size", None)  # amlab's denoisers carry V
+    time_free = getattr(denoiser, "time_free", False) and not greedy
+    reused = _ReusedXHat(denoiser, x.shape[0], dtype) if time_free else None
     for t, s in zip(times[:-1], times[1:]):
         a_t, a_s = _alphas(schedule, t, s)
         if greedy:
@@ -303,7 +367,17 @@ def denoise(
             continue
         if vocab is None:  # a bare callable: V from one network call
             vocab = denoiser(x[:1], _times(t, 1, x)).shape[-1]
-        x = _thinned_step(denoiser, x, t, a_t, a_s, vocab, generator, dtype)
+        if reused is None:
+            x = _thinned_step(_network_x_hat(denoiser, x, t, dtype), x, a_t, a_s, vocab, generator, dtype)
+        else:
+            before, x = x, _thinned_step(reused.at(x, t), x, a_t, a_s, vocab, generator, dtype)
+            reused.moved(before, x)
+    if reused is not None:  # noise removal with the reused x̂
+        x_hat = reused.full(x, times[-1])
+        if noise_removal == "x0":
+            return x_hat.argmax(-1)
+        (a_0,) = schedule.alpha(torch.tensor([times[-1]], dtype=torch.float64)).tolist()
+        return _pick(reverse_posterior(x, x_hat, a_0, 1.0, x_hat.shape[-1], dtype=dtype), False, generator)
     return remove_noise(
         denoiser, x, greedy=greedy, generator=generator, mode=noise_removal, final_t=times[-1],
         dtype=dtype, schedule=schedule,
