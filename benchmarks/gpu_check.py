@@ -2,6 +2,10 @@
 
     python benchmarks/gpu_check.py [--json out.json]
 
+0. One fixed batch through one randomised toy network on the CPU (fp32) and on the GPU (fp32,
+   bf16 autocast, and the sampler's ``at`` path that runs the last block at chosen positions
+   only): the largest logit difference, against limits of 1e-3 (fp32) and 5 % of the logit
+   scale (bf16).
 1. The toy preset, 200 steps from the same seed and data on the CPU (fp32) and on the GPU
    (bf16 autocast): the random streams differ by device, so the check is statistical — the
    mean loss of the last 50 steps must agree within 10 %, and both must have fallen.
@@ -23,6 +27,9 @@ import time
 import torch
 
 from amlab.data import CharTokenizer, load_text, make_sequences
+from amlab.device import autocast
+from amlab.models.uddm.config import DenoiserConfig
+from amlab.models.uddm.network import Denoiser
 from amlab.models.uddm.train import TrainConfig, train
 
 #: Dense bf16 tensor-core peaks (FLOP/s), SXM datasheets.
@@ -45,6 +52,35 @@ def bf16_peak(device: torch.device) -> tuple[float, str]:
         a @ b
     torch.cuda.synchronize(device)
     return 2 * n**3 * 20 / (time.perf_counter() - t0), "measured bf16 matmul"
+
+
+def fixed_batch() -> dict[str, float]:
+    """Largest |logit difference| of the GPU against the CPU on one batch, and the verdict."""
+    torch.manual_seed(0)
+    net = Denoiser(DenoiserConfig.preset("toy", 74, 32)).eval()
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    g = torch.Generator().manual_seed(1)
+    x, t = torch.randint(0, 74, (64, 32), generator=g), torch.rand(64, generator=g)
+    at = torch.rand(64, 32, generator=g) < 0.1
+    with torch.no_grad():
+        ref = net(x, t)
+        gpu, xc, tc = net.cuda(), x.cuda(), t.cuda()
+        fp32 = gpu(xc, tc).cpu()
+        part = gpu(xc, tc, at=at.cuda()).cpu()
+        with autocast(torch.device("cuda"), "bf16"):
+            bf16 = gpu(xc, tc).float().cpu()
+    scale = float(ref.abs().max())
+    out = {
+        "logit_scale": scale,
+        "fp32_max_diff": float((fp32 - ref).abs().max()),
+        "at_max_diff": float((part - ref[at]).abs().max()),
+        "bf16_max_diff": float((bf16 - ref).abs().max()),
+    }
+    out["ok"] = float(
+        out["fp32_max_diff"] < 1e-3 and out["at_max_diff"] < 1e-3 and out["bf16_max_diff"] < 0.05 * scale
+    )
+    return out
 
 
 def agreement() -> dict[str, float]:
@@ -110,6 +146,8 @@ def main() -> None:
         "peak_source": source,
     }
     print(f"device: {report['device']}  (bf16 peak {peak / 1e12:.0f} TFLOP/s, {source})")
+    report["fixed_batch"] = batch = fixed_batch()
+    print("0. CPU vs GPU, one fixed batch:", {k: round(v, 6) for k, v in batch.items()})
     report["agreement"] = agree = agreement()
     print("1. CPU vs GPU, toy preset, 200 steps:", {k: round(v, 4) for k, v in agree.items()})
     for preset, micro in (("tiny", 256), ("small", 128)):
@@ -121,6 +159,8 @@ def main() -> None:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(report, fh, indent=1)
+    if not batch["ok"]:
+        sys.exit("gpu_check: CPU and GPU logits disagree on a fixed batch")
     if not agree["ok"]:
         sys.exit("gpu_check: CPU and GPU training disagree")
 
