@@ -296,7 +296,7 @@ def test_the_token_change_sampler_calls_the_network_once_per_change():
 
     twin = TimeFreeTable(6, 4, seed=0)
     x = torch.randint(0, 4, (32, 6), generator=torch.Generator().manual_seed(0))
-    reused, g, changes = _ReusedXHat(twin, x.shape[0], torch.float32), torch.Generator().manual_seed(1), 0
+    reused, g, changes = _ReusedXHat(twin, x, torch.float32), torch.Generator().manual_seed(1), 0
     times = reverse_times(0.5)
     for a, b in zip(times[:-1], times[1:]):
         before, x = x, _thinned_step(reused.at(x, a), x, alpha(a), alpha(b), 4, g, torch.float32)

@@ -233,10 +233,10 @@ class _ReusedXHat:
     """``x̂`` of a time-free denoiser, kept per sequence and recomputed, on demand, only for
     the sequences that changed since their last network call (the token-change sampler)."""
 
-    def __init__(self, denoiser: DenoiserFn, batch: int, dtype: torch.dtype) -> None:
+    def __init__(self, denoiser: DenoiserFn, x: torch.Tensor, dtype: torch.dtype) -> None:
         self.denoiser, self.dtype = denoiser, dtype
         self.cache: torch.Tensor | None = None
-        self.stale = torch.ones(batch, dtype=torch.bool)
+        self.stale = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
         self.rows_computed = 0
 
     def at(self, x: torch.Tensor, t: float) -> XHatAt:
@@ -249,7 +249,7 @@ class _ReusedXHat:
 
     def full(self, x: torch.Tensor, t: float, rows: torch.Tensor | None = None) -> torch.Tensor:
         """``x̂`` of every sequence ``(B, L, V)``, fresh at least on ``rows`` (all if None)."""
-        stale = self.stale.to(x.device)
+        stale = self.stale
         if rows is not None:
             stale = stale & torch.zeros_like(stale).index_fill_(0, rows, True)
         need = stale.nonzero().squeeze(1)
@@ -258,14 +258,14 @@ class _ReusedXHat:
             if self.cache is None:
                 self.cache = fresh.new_empty((x.shape[0], *fresh.shape[1:]))
             self.cache[need] = fresh
-            self.stale[need.cpu()] = False
+            self.stale[need] = False
             self.rows_computed += need.numel()
         assert self.cache is not None
         return self.cache
 
     def moved(self, before: torch.Tensor, after: torch.Tensor) -> None:
         """Mark the sequences a step changed."""
-        self.stale |= (before != after).any(dim=1).cpu()
+        self.stale |= (before != after).any(dim=1)
 
 
 @torch.no_grad()
@@ -358,7 +358,7 @@ def denoise(
     x = x_t.clone().long()
     vocab: int | None = getattr(denoiser, "vocab_size", None)  # amlab's denoisers carry V
     time_free = getattr(denoiser, "time_free", False) and not greedy
-    reused = _ReusedXHat(denoiser, x.shape[0], dtype) if time_free else None
+    reused = _ReusedXHat(denoiser, x, dtype) if time_free else None
     for t, s in zip(times[:-1], times[1:]):
         a_t, a_s = _alphas(schedule, t, s)
         if greedy:
