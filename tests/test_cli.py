@@ -113,6 +113,18 @@ def test_train_then_resume_then_sample(tmp_path: Path) -> None:
     assert len(lines) == 3 and all(len(line) == 16 for line in lines)
 
 
+def test_train_time_free_writes_a_time_free_network_that_samples(tmp_path: Path) -> None:
+    out = tmp_path / "uddm"
+    result = _run("train", "--steps", "4", "--n-train", "16", "--n-test", "8", "-L", "16",
+                  "--batch-size", "8", "--time-free", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "time-free" in result.output
+    denoiser = json.loads((out / "checkpoint.json").read_text())["train_config"]["denoiser"]
+    assert denoiser["time_conditioned"] is False and denoiser["d_model"] == 128  # the toy preset
+    sample = _run("sample", "--checkpoint", str(out), "--n", "2", "--sampling-steps", "5")
+    assert sample.exit_code == 0, sample.output
+
+
 def test_sample_without_a_checkpoint_names_the_problem(tmp_path: Path) -> None:
     result = _run("sample", "--checkpoint", str(tmp_path / "missing"))
     assert result.exit_code == 2

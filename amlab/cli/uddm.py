@@ -48,6 +48,10 @@ def train_command(
     n_train: Optional[int] = typer.Option(None, "--n-train", help="Training subset N (default: all but the test split)."),
     n_test: int = typer.Option(256, "--n-test", help="Held-out sequences, never trained on."),
     preset: Preset = typer.Option(Preset.toy, "--preset", help="Network size."),
+    time_free: bool = typer.Option(
+        False, "--time-free",
+        help="A denoiser that does not see the noise level (its reverse runs call the network once per token change).",
+    ),
     steps: int = typer.Option(3000, "--steps", help="Optimizer steps (the same for every N)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Global batch, in sequences."),
     lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate."),
@@ -69,6 +73,7 @@ def train_command(
     and the same command run again resumes."""
     from amlab.data.source import TextSource
     from amlab.models.uddm.checkpoint import has_checkpoint, load_checkpoint
+    from amlab.models.uddm.config import DenoiserConfig
     from amlab.models.uddm.train import TrainConfig, TrainingInterrupted, train
     from amlab.studies.base import writable_dir
 
@@ -90,11 +95,14 @@ def train_command(
         )
         split = source.load()
         tok, train_seqs = split.text.tokenizer, split.train
+        if time_free:
+            config = config.replace(denoiser=DenoiserConfig.preset(
+                preset.value, tok.vocab_size, seq_len, time_conditioned=False))
         console.print(f"data: {split.text.report.describe()}", markup=False, highlight=False, soft_wrap=True)
         resuming = not fresh and has_checkpoint(out)
         start = load_checkpoint(out, prefixes=("none.",)).step if resuming else 0
         console.print(
-            f"training a {preset.value} UDDM on N = {train_seqs.shape[0]} sequences of L = {seq_len} "
+            f"training a {preset.value}{' time-free' if time_free else ''} UDDM on N = {train_seqs.shape[0]} sequences of L = {seq_len} "
             f"(V = {tok.vocab_size}), {steps} steps, a checkpoint every {every} → {out}"
             + (f" (resuming at step {start}; --fresh starts over)" if resuming else ""),
             markup=False, highlight=False, soft_wrap=True,
