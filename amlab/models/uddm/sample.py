@@ -243,18 +243,15 @@ class _ReusedXHat:
         """The :data:`XHatAt` of the states ``x``: reused where ``x`` is unchanged."""
 
         def x_hat(rows: torch.Tensor, proposed: torch.Tensor) -> torch.Tensor:
-            return self.full(x, t, rows)[rows][proposed]
+            return self.full(x, t, rows)[rows][proposed].to(self.dtype).exp()
 
         return x_hat
 
     def full(self, x: torch.Tensor, t: float, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """``x̂`` of every sequence ``(B, L, V)``, fresh at least on ``rows`` (all if None)."""
-        stale = self.stale
-        if rows is not None:
-            stale = stale & torch.zeros_like(stale).index_fill_(0, rows, True)
-        need = stale.nonzero().squeeze(1)
+        """``log x̂`` of every sequence ``(B, L, V)``, fresh at least on ``rows`` (all if None)."""
+        need = self.stale.nonzero().squeeze(1) if rows is None else rows[self.stale[rows]]
         if need.numel():
-            fresh = self.denoiser(x[need], _times(t, need.numel(), x)).to(self.dtype).exp()
+            fresh = self.denoiser(x[need], _times(t, need.numel(), x))
             if self.cache is None:
                 self.cache = fresh.new_empty((x.shape[0], *fresh.shape[1:]))
             self.cache[need] = fresh
@@ -285,12 +282,28 @@ def remove_noise(
     ``mode="posterior"``: the reverse posterior with ``α_s = 1`` (argmax if ``greedy``, else a
     draw); ``mode="x0"``: the argmax of ``x̂`` at ``final_t``.
     """
-    if mode == "x0":
-        return denoiser(x, _times(final_t, x.shape[0], x)).argmax(-1)
-    if mode != "posterior":
+    if mode not in ("posterior", "x0"):
         raise ValueError(f"noise_removal must be 'posterior' or 'x0', got {mode!r}")
+    log_x_hat = denoiser(x, _times(final_t, x.shape[0], x))
+    return _remove_noise_with(log_x_hat, x, greedy, generator, mode, final_t, dtype, schedule)
+
+
+def _remove_noise_with(
+    log_x_hat: torch.Tensor,
+    x: torch.Tensor,
+    greedy: bool,
+    generator: torch.Generator | None,
+    mode: NoiseRemoval,
+    final_t: float,
+    dtype: torch.dtype,
+    schedule: NoiseSchedule | None,
+) -> torch.Tensor:
+    """:func:`remove_noise` given the denoiser's ``log x̂`` at ``final_t``."""
+    if mode == "x0":
+        return log_x_hat.argmax(-1)
     (a_t,) = (schedule or LogLinearSchedule()).alpha(torch.tensor([final_t], dtype=torch.float64)).tolist()
-    return _pick(_posterior(denoiser, x, final_t, a_t, 1.0, dtype), greedy, generator)
+    x_hat = log_x_hat.to(dtype).exp()
+    return _pick(reverse_posterior(x, x_hat, a_t, 1.0, x_hat.shape[-1], dtype=dtype), greedy, generator)
 
 
 def check_run(
@@ -373,11 +386,8 @@ def denoise(
             before, x = x, _thinned_step(reused.at(x, t), x, a_t, a_s, vocab, generator, dtype)
             reused.moved(before, x)
     if reused is not None:  # noise removal with the reused x̂
-        x_hat = reused.full(x, times[-1])
-        if noise_removal == "x0":
-            return x_hat.argmax(-1)
-        (a_0,) = schedule.alpha(torch.tensor([times[-1]], dtype=torch.float64)).tolist()
-        return _pick(reverse_posterior(x, x_hat, a_0, 1.0, x_hat.shape[-1], dtype=dtype), False, generator)
+        return _remove_noise_with(reused.full(x, times[-1]), x, False, generator, noise_removal,
+                                  times[-1], dtype, schedule)
     return remove_noise(
         denoiser, x, greedy=greedy, generator=generator, mode=noise_removal, final_t=times[-1],
         dtype=dtype, schedule=schedule,
