@@ -101,6 +101,7 @@ def corrupt(
     *,
     schedule: NoiseSchedule | None = None,
     generator: torch.Generator | None = None,
+    validate: bool = True,
 ) -> Corruption:
     """Sample ``x_t ~ q(x_t | x_0)`` of the uniform forward process.
 
@@ -110,12 +111,16 @@ def corrupt(
         vocab_size: V.
         schedule: the keep-probability schedule (log-linear by default).
         generator: source of randomness, for reproducible corruption.
+        validate: check that every level is finite and in [0, 1] (this reads values back
+            from the device). The training loop, whose levels are drawn in ``[t_min, 1]``,
+            passes False: ``t`` must then be a float tensor of shape ``(B,)``.
     """
     vocab_size = check_positive_int("vocab_size", vocab_size)
     schedule = schedule or LogLinearSchedule()
     if x0.dim() != 2:
         raise ValueError(f"x0 must have shape (B, L), got {tuple(x0.shape)}")
-    keep = schedule.alpha(check_levels(t, x0.shape[0], x0.device))
+    levels = check_levels(t, x0.shape[0], x0.device) if validate else t.to(torch.float64)[:, None]
+    keep = schedule.alpha(levels)
     u = torch.rand(x0.shape, generator=generator, device=x0.device, dtype=torch.float64)
     draws = torch.randint(0, vocab_size, x0.shape, generator=generator, device=x0.device)
     x_t = torch.where(u < keep, x0, draws)

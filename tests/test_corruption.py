@@ -81,3 +81,12 @@ def test_bad_schedule_eps_is_rejected() -> None:
         LogLinearSchedule(eps=1.0)
     with pytest.raises(ValueError, match="finite"):
         LogLinearSchedule(eps=float("nan"))
+
+
+def test_the_unchecked_path_draws_the_same_corruption():
+    x0 = torch.randint(0, 7, (16, 9), generator=torch.Generator().manual_seed(0))
+    t = torch.rand(16, generator=torch.Generator().manual_seed(1))
+    checked = corrupt(x0, t, 7, generator=torch.Generator().manual_seed(2))
+    unchecked = corrupt(x0, t, 7, generator=torch.Generator().manual_seed(2), validate=False)
+    assert torch.equal(checked.x_t, unchecked.x_t)
+    assert checked.changed.any() and not checked.changed.all()

@@ -278,3 +278,36 @@ def test_bad_training_data():
         train(tiny_config(), tiny_data(), torch.zeros(4, 5, dtype=torch.long), progress=False)
     with pytest.raises(ValueError, match="differs"):
         train(tiny_config(), tiny_data(), vocab_size=7, progress=False)
+
+
+# -- no host synchronisation in a training step -----------------------------------------
+class HostRead(AssertionError):
+    """A tensor value was read back to Python (on CUDA: a host synchronisation)."""
+
+
+@pytest.fixture
+def no_host_reads(monkeypatch):
+    """Make every read of a tensor's value into Python raise :class:`HostRead`."""
+
+    def refuse(self, *args, **kwargs):
+        raise HostRead("a tensor value was read back to the host")
+
+    for name in ("item", "tolist", "__bool__", "__int__", "__float__"):
+        monkeypatch.setattr(torch.Tensor, name, refuse)
+
+
+@pytest.mark.parametrize("objective", ["diffusion_loss", "x0_cross_entropy"])
+def test_a_training_step_reads_nothing_back_from_the_device(objective, no_host_reads):
+    from amlab.models.uddm import diffusion
+    from amlab.models.uddm.network import Denoiser
+
+    net = Denoiser(tiny_config().denoiser)
+    denoiser = as_denoiser(net, validate=False)
+    x0 = tiny_data(8)
+    kwargs = dict(schedule=LogLinearSchedule(), generator=torch.Generator().manual_seed(0),
+                  vocab_size=5, t_min=1e-4)
+    loss = getattr(diffusion, objective)(denoiser, x0, validate=False, **kwargs)
+    loss.backward()  # the step's forward and backward passes ran without a host read
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+    with pytest.raises(HostRead):  # the guard is live: the checked path reads the tokens back
+        getattr(diffusion, objective)(denoiser, x0, **kwargs)

@@ -207,6 +207,7 @@ def diffusion_loss(
     vocab_size: int | None = None,
     antithetic: bool = True,
     dtype: torch.dtype = torch.float32,
+    validate: bool = True,
 ) -> torch.Tensor:
     """The continuous-time UDLM bound ``∫_{t_min}^1 …dt``, mean per token.
 
@@ -219,18 +220,25 @@ def diffusion_loss(
         denoiser: ``(x_t, t) → log x̂``; see :func:`as_denoiser`.
         x0: clean sequences ``(B, L)``.
         vocab_size: V; taken from ``denoiser.vocab_size`` when omitted.
+        validate: check the tokens, ``t_min``, the schedule and ``t`` (the token and level
+            checks read values back from the device). The training loop checked its data once
+            and passes False, so a step has no host synchronisation; ``x0`` must then be int64
+            tokens in range on the denoiser's device and ``t``, if given, float ``(B,)``.
     """
     schedule = schedule or LogLinearSchedule()
     vocab = _vocab_size(denoiser, vocab_size)
-    x0 = as_tokens(x0, vocab, name="x0")
-    if not 0.0 < check_finite("t_min", t_min) < 1.0:
-        raise ValueError(f"t_min must lie in (0, 1), got {t_min}")
-    _check_schedule(schedule, t_min)
+    if validate:
+        x0 = as_tokens(x0, vocab, name="x0")
+        if not 0.0 < check_finite("t_min", t_min) < 1.0:
+            raise ValueError(f"t_min must lie in (0, 1), got {t_min}")
+        _check_schedule(schedule, t_min)
     if t is None:
         t = sample_times(x0.shape[0], generator, antithetic, t_min=t_min, device=x0.device)
-    else:
+    elif validate:
         t = check_levels(t, x0.shape[0], x0.device)[:, 0].clamp(min=t_min).float()
-    x_t = corrupt(x0, t, vocab, schedule=schedule, generator=generator).x_t
+    else:
+        t = t.clamp(min=t_min).float()
+    x_t = corrupt(x0, t, vocab, schedule=schedule, generator=generator, validate=validate).x_t
     density = loss_density(denoiser(x_t, t), x0, x_t, t, schedule=schedule, dtype=dtype)
     return (1.0 - t_min) * density.mean()
 
@@ -432,12 +440,15 @@ def x0_cross_entropy(
     generator: torch.Generator | None,
     vocab_size: int,
     t_min: float,
+    validate: bool = True,
 ) -> torch.Tensor:
     """``E_t E_{x_t ~ q(·|x_0)} −log x̂(x_0 | x_t)`` per token, t as in :func:`diffusion_loss`.
 
     Its minimiser is the full posterior ``p(x_0 | x_t)`` (the empirical posterior twin on a
-    finite set), not the leave-one-out conditional that minimises the bound.
+    finite set), not the leave-one-out conditional that minimises the bound. ``x0`` must be
+    validated tokens; ``validate=False`` also skips the check of the drawn levels (no host
+    synchronisation, as in :func:`diffusion_loss`).
     """
     t = sample_times(x0.shape[0], generator, t_min=t_min, device=x0.device)
-    x_t = corrupt(x0, t, vocab_size, schedule=schedule, generator=generator).x_t
+    x_t = corrupt(x0, t, vocab_size, schedule=schedule, generator=generator, validate=validate).x_t
     return -denoiser(x_t, t).gather(-1, x0[..., None]).mean()

@@ -422,7 +422,10 @@ def _run(
             for group in optimizer.param_groups:
                 group["lr"] = config.lr_at(step)
             index_gen = torch.Generator().manual_seed(derived_seed(config.seed, "batch", step))
-            batch = data[torch.randint(0, n_train, (config.batch_size,), generator=index_gen).to(device)]
+            index = torch.randint(0, n_train, (config.batch_size,), generator=index_gen)
+            if device.type == "cuda":  # a pinned copy does not wait for the queued kernels
+                index = index.pin_memory().to(device, non_blocking=True)
+            batch = data[index]
             step_loss = torch.zeros((), device=device)
             for k, (b, rows) in enumerate(blocks):
                 torch.manual_seed(derived_seed(config.seed, "dropout", step, b))
@@ -438,6 +441,7 @@ def _run(
                         generator=noise,
                         vocab_size=vocab,
                         t_min=config.t_min,
+                        validate=False,  # the data was checked once, in train()
                     )
                 (loss / len(blocks)).backward()
                 step_loss += loss.detach().float() / len(blocks)
