@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import re
 import shlex
 import textwrap
 from collections.abc import Iterator
@@ -20,8 +21,14 @@ from amlab.cli import app
 TUTORIALS = Path(__file__).resolve().parents[1] / "docs" / "tutorials"
 
 
-def code_blocks(path: Path, language: str) -> list[str]:
-    """The bodies of the ``.. code-block:: <language>`` directives of an rst file, in order."""
+#: The class of a text block printed by a trained network: another CPU rounds the training
+#: arithmetic differently, so only the shape of its lines is compared (:func:`shape`).
+VARIES_BY_CPU = ":class: varies-by-cpu"
+
+
+def code_blocks(path: Path, language: str, *, varies: bool | None = None) -> list[str]:
+    """The bodies of the ``.. code-block:: <language>`` directives of an rst file, in order;
+    only those marked :data:`VARIES_BY_CPU` (``varies=True``) or unmarked (``False``)."""
     lines = path.read_text(encoding="utf-8").splitlines()
     blocks, i = [], 0
     while i < len(lines):
@@ -29,8 +36,12 @@ def code_blocks(path: Path, language: str) -> list[str]:
             i += 1
             continue
         i += 1
+        options = []
         while i < len(lines) and lines[i].strip().startswith(":"):  # directive options
+            options.append(lines[i].strip())
             i += 1
+        if varies is not None and (VARIES_BY_CPU in options) != varies:
+            continue
         body = []
         while i < len(lines) and (not lines[i].strip() or lines[i].startswith((" ", "\t"))):
             body.append(lines[i])
@@ -107,13 +118,25 @@ def test_first_comparison_python(sandbox: Path) -> None:
     assert len(ns["curve"].points) == 3
 
 
+def shape(line: str) -> str:
+    """A printed line with its numbers masked, or its length if it holds none (a sample)."""
+    masked = re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "#", line.rstrip())
+    return masked if masked != line.rstrip() else f"{len(line.rstrip())} characters"
+
+
 def assert_shows_printed(rst: Path, printed: str) -> None:
-    """The outputs shown on the page (its text blocks) are what the snippets print (seeded, so exact)."""
+    """The outputs shown on the page (its text blocks) are what the snippets print (seeded, so
+    exact); blocks marked :data:`VARIES_BY_CPU` have the shape of printed lines, in order."""
     lines = {line.rstrip() for line in printed.splitlines()}
-    for block in code_blocks(rst, "text"):
+    for block in code_blocks(rst, "text", varies=False):
         for line in block.splitlines():
             message = f"{rst.name} shows output the code no longer prints: {line!r}"
             assert line.rstrip() in lines, message
+    shapes = [shape(line) for line in printed.splitlines()]
+    for block in code_blocks(rst, "text", varies=True):
+        shown = [shape(line) for line in block.splitlines()]
+        starts = [k for k in range(len(shapes)) if shapes[k : k + len(shown)] == shown]
+        assert starts, f"{rst.name} shows a block of lines the code no longer prints: {block[:80]!r}"
 
 
 def test_instruments(sandbox: Path) -> None:
@@ -135,7 +158,7 @@ def test_uddm(sandbox: Path) -> None:
     loo, ln_n = ns["loo"], math.log(ns["N"]) / ns["L"]
     assert abs(loo.value - ln_n) < 3 * loo.stderr
     assert ns["report"].train.value == 1.0 and ns["report"].test.value == 1 / 16
-    assert ns["copies"] == 0
+    assert 0 <= ns["copies"] < len(ns["samples"]) // 2  # 0 on the Xeon the page shows, 3 on an EPYC
     assert ns["again"].train_result is None and (sandbox / "runs/ddp-N16").is_dir()
     assert set(ns["sweep"]) == {32, 64}
     # then the commands, in the same folder
