@@ -1,6 +1,6 @@
 """What measuring one transition-sweep point costs, stage by stage, against the full-x̂ sampler.
 
-    python benchmarks/bench_point_measure.py [--n 512] [--rounds 2] [--threads 1]
+    python benchmarks/bench_point_measure.py [--n 512] [--rounds 2] [--threads 1] [--only-row-cost]
 
 The point is the default sweep's (toy UDDM, bundled text, L = 32, 1000 steps; its training is
 cached under ``$AMLAB_CACHE`` after the first run). Round after round it measures the point
@@ -15,8 +15,10 @@ Both draw the same random numbers; the benchmark checks that the two results agr
 recovery, fixed-point, entropy and NELBO number) and prints the seconds and network rows of
 every stage and the baseline / current ratio of the whole measurement. A last section runs
 reverse runs of a time-free network (``time_conditioned=False``) with and without the
-token-change sampler and prints the network rows both need. Every line carries
-``os.getloadavg()``.
+token-change sampler and prints the network rows both need. The last one times the toy's
+forward pass per sequence (network row) at batch sizes 8 … 512, full and at two positions per
+row: whether batching more runs into one network call would pay on this machine. Every line
+carries ``os.getloadavg()``.
 """
 
 from __future__ import annotations
@@ -101,15 +103,44 @@ def time_free_rows(threads: int) -> None:
                   f"load {os.getloadavg()[0]:.2f}")
 
 
+def row_cost(vocab: int, repeats: int = 2000) -> None:
+    """Milliseconds per network row of the toy's forward pass against the batch size."""
+    net = network.Denoiser(DenoiserConfig.preset("toy", vocab, 32)).eval()
+    gen = torch.Generator().manual_seed(3)
+    per_row: dict[tuple[str, int], float] = {}
+    for batch in (8, 32, 128, 512):
+        x = torch.randint(0, vocab, (batch, 32), generator=gen)
+        t = torch.full((batch,), 0.5)
+        at = torch.zeros(batch, 32, dtype=torch.bool)
+        at[:, :2] = True
+        for name, kwargs in (("full", {}), ("at 2 positions", {"at": at})):
+            with torch.no_grad():
+                net(x, t, validate=False, **kwargs)
+                calls = max(3, repeats // batch)
+                start = time.perf_counter()
+                for _ in range(calls):
+                    net(x, t, validate=False, **kwargs)
+            per_row[name, batch] = (time.perf_counter() - start) / calls / batch * 1e3
+    for name in ("full", "at 2 positions"):
+        line = ", ".join(f"B = {b}: {per_row[name, b]:.3f}" for b in (8, 32, 128, 512))
+        ratio = per_row[name, 32] / per_row[name, 512]
+        print(f"  toy forward, {name:14s}: ms per row {line}; B = 32 / B = 512 = {ratio:.2f}; "
+              f"load {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=512, help="training sequences N of the point")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--only-row-cost", action="store_true", help="run the last section only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
           f"{torch.__version__}, threads {args.threads}")
+    if args.only_row_cost:
+        row_cost(74)
+        return
     config = TransitionConfig(n_grid=(args.n,))
     pool, test, vocab, where = load_sequences(config)
     spec = point_specs(config, pool, test, vocab)[0]
@@ -131,6 +162,7 @@ def main() -> None:
     spread = f" (rounds {min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
     print(f"measure: baseline {base:.1f} s, current {cur:.1f} s → ratio {base / cur:.2f}{spread}")
     time_free_rows(args.threads)
+    row_cost(vocab)
 
 
 if __name__ == "__main__":
