@@ -41,6 +41,8 @@ from amlab.models.uddm.diffusion import as_denoiser
 from amlab.studies.transition import point
 from amlab.studies.transition.study import TransitionConfig, load_sequences, point_specs
 
+#: V of the bundled Shakespeare slice (the synthetic sections use it without loading the text).
+BUNDLED_V = 74
 ROWS = {"rows": 0}
 _forward = network.Denoiser.forward
 
@@ -88,11 +90,11 @@ def numbers(result: dict[str, Any]) -> str:
 def time_free_rows(threads: int) -> None:
     """Network rows of reverse runs of a time-free toy network from t = 0.25 and 1."""
     torch.manual_seed(0)
-    net = network.Denoiser(DenoiserConfig.preset("toy", 74, 32, time_conditioned=False)).eval()
+    net = network.Denoiser(DenoiserConfig.preset("toy", BUNDLED_V, 32, time_conditioned=False)).eval()
     for p in net.parameters():
         torch.nn.init.normal_(p, std=0.05)
     denoiser = as_denoiser(net, validate=False)
-    x = torch.randint(0, 74, (128, 32), generator=torch.Generator().manual_seed(1))
+    x = torch.randint(0, BUNDLED_V, (128, 32), generator=torch.Generator().manual_seed(1))
     for t in (0.25, 1.0):
         for name, d in (("per step", lambda xx, tt: denoiser(xx, tt)), ("token-change", denoiser)):
             ROWS["rows"] = 0
@@ -139,7 +141,7 @@ def main() -> None:
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
           f"{torch.__version__}, threads {args.threads}")
     if args.only_row_cost:
-        row_cost(74)
+        row_cost(BUNDLED_V)
         return
     config = TransitionConfig(n_grid=(args.n,))
     pool, test, vocab, where = load_sequences(config)

@@ -234,9 +234,9 @@ def diffusion_loss(
         _check_schedule(schedule, t_min)
     if t is None:
         t = sample_times(x0.shape[0], generator, antithetic, t_min=t_min, device=x0.device)
-    elif validate:
-        t = check_levels(t, x0.shape[0], x0.device)[:, 0].clamp(min=t_min).float()
     else:
+        if validate:
+            t = check_levels(t, x0.shape[0], x0.device)[:, 0]
         t = t.clamp(min=t_min).float()
     x_t = corrupt(x0, t, vocab, schedule=schedule, generator=generator, validate=validate).x_t
     density = loss_density(denoiser(x_t, t), x0, x_t, t, schedule=schedule, dtype=dtype)
