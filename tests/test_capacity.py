@@ -75,6 +75,7 @@ def _small_config(**kw) -> capacity.CapacityConfig:
     return capacity.CapacityConfig(**base)
 
 
+@pytest.mark.slow
 def test_study_writes_a_tidy_table_a_summary_and_figures(tmp_path) -> None:
     results = capacity.run(_small_config())
     paths = capacity.write(results, tmp_path)

@@ -25,6 +25,7 @@ def _torchrun_available() -> bool:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _torchrun_available(), reason="torch.distributed.run / gloo unavailable")
 def test_two_gloo_processes_equal_one_process_with_twice_the_batch(tmp_path):
     per_rank, steps = 4, 5

@@ -12,6 +12,7 @@ import pytest
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("sphinx-build") is None, reason="Sphinx is not installed")
 def test_docs_build_without_warnings(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(tmp_path)]

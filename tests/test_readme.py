@@ -22,7 +22,8 @@ def test_readme_python_example_runs(capsys) -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "pip install -e '.[test]' && python -m pytest" in README
-    assert "pip install --quiet -e '.[test]'" in ci and "python3 -m pytest" in ci
+    assert "pip install --quiet -e '.[test]'" in ci and "python3 -m pytest\n" in ci
+    assert "python3 -m pytest -m slow" in ci  # the checks the default run leaves out
     assert "pip install -e . && amlab compare" in README
 
 

@@ -99,6 +99,7 @@ def test_local_processes_give_the_same_table(swept, tmp_path):
     assert pd.DataFrame(study.table_rows(pooled)).equals(pd.DataFrame(study.table_rows(results)))
 
 
+@pytest.mark.slow
 def test_the_ray_backend_gives_the_same_table(swept, tmp_path):
     pytest.importorskip("ray")
     config, results, _, _ = swept

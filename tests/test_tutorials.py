@@ -150,6 +150,7 @@ def test_instruments(sandbox: Path) -> None:
     assert (sandbox / "entropy.png").is_file()
 
 
+@pytest.mark.slow
 def test_uddm(sandbox: Path) -> None:
     rst = TUTORIALS / "uddm.rst"
     ns, printed = run_python_blocks(rst)
@@ -203,6 +204,7 @@ def test_howto_memorising(sandbox: Path) -> None:
     assert ns["report"].verdict.regime == "memorising"
 
 
+@pytest.mark.slow
 def test_twins(sandbox: Path) -> None:
     rst = TUTORIALS / "twins.rst"
     ns, printed = run_python_blocks(rst)

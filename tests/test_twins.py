@@ -13,6 +13,7 @@ TINY = ["--n-grid", "4,16", "--text-n-grid", "8,32", "--steps", "20", "--converg
         "--converge-tol", "1e-9", "--n-eval", "8", "-V", "4", "-L", "6"]
 
 
+@pytest.mark.slow
 def test_twins_command_writes_tables_and_figures(tmp_path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["twins", *TINY, "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])

@@ -116,6 +116,7 @@ def test_generalising_run_stops_with_train_and_held_out_nelbo_together():
     assert last["train"] > math.log(512) / 4 + 0.5  # far from memorising 512 sequences
 
 
+@pytest.mark.slow
 def test_a_run_stopped_by_the_rule_is_within_tolerance_of_one_trained_twice_as_long():
     train_seqs = data(4, 1)
     stopped = train(config(), train_seqs, progress=False)

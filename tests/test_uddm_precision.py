@@ -24,6 +24,7 @@ def run(precision: str, seed: int, steps: int = 600):
     return nelbo.value
 
 
+@pytest.mark.slow
 def test_bf16_training_learns_what_fp32_learns_within_the_seed_to_seed_noise():
     fp32 = [run("fp32", seed) for seed in (0, 1, 2)]
     bf16 = run("bf16", 0)

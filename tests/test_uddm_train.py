@@ -56,6 +56,7 @@ def _separated_sequences(n: int, length: int, vocab: int, seed: int) -> torch.Te
     raise AssertionError("not enough separated sequences")
 
 
+@pytest.mark.slow
 def test_nelbo_of_a_trained_model_reaches_the_entropy_of_its_data():
     """Trained on 8 equally likely sequences, NELBO/token → ln 8 / L from above.
 
