@@ -19,7 +19,7 @@ from amlab.studies.transition import study
 from amlab.studies.transition.analysis import estimate_n_star
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments" / "transition"
-ADDED_LATER = ("step_cap", "steps_used", "stopped_by",
+ADDED_LATER = ("step_cap", "steps_used", "stopped_by", "start_step",
                *(f"ngram{k}_test{e}" for k in study.NGRAM_ORDERS for e in ("", "_stderr")))
 RUNS = sorted(p.parent.name for p in EXPERIMENTS.glob("*/results.json"))
 

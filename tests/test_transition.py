@@ -349,3 +349,14 @@ def test_a_cached_point_joins_a_new_records_folder(capped, tmp_path):
     joined = study.run(uddm_config(root / "cache", records_dir=str(tmp_path / "new")))
     assert joined["computed"] == 0
     assert len(list((tmp_path / "new").glob("*.json"))) == len(config.n_grid)
+
+
+def test_a_higher_cap_continues_each_point_from_its_lower_cap(tmp_path):
+    constant = dict(lr_schedule="constant", n_grid=(4,))
+    low = study.point_rows(study.run(uddm_config(tmp_path, **constant)))
+    high = study.point_rows(study.run(uddm_config(tmp_path, steps=80, **constant)))
+    assert [p["start_step"] for p in low] == [0] and [p["steps_used"] for p in low] == [40]
+    assert [p["start_step"] for p in high] == [40] and [p["steps_used"] for p in high] == [80]
+    assert [p["stopped_by"] for p in high] == ["cap"]
+    again = study.run(uddm_config(tmp_path, steps=80, **constant))
+    assert again["computed"] == 0 and study.point_rows(again) == high  # the point's record

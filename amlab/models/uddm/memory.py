@@ -29,7 +29,7 @@ from amlab.models.uddm.dit import DitDenoiser
 from amlab.models.uddm.network import Denoiser
 from amlab.models.uddm.reverse import ReverseProcessMemory
 from amlab.models.uddm.sample import GRID_STEPS, NoiseRemoval, denoise, generate
-from amlab.models.uddm.train import TrainConfig, TrainResult, train, validation_nelbo
+from amlab.models.uddm.train import TrainConfig, TrainResult, continuable_run, train, validation_nelbo
 
 __all__ = ["UDDM"]
 
@@ -44,6 +44,9 @@ class UDDM(ReverseProcessMemory):
         cache_dir: root of the cache of trained models (default ``$AMLAB_CACHE`` or
             ``~/.cache/amlab``); a model is stored under a hash of the configuration and the
             training sequences, and an interrupted training run resumes from its checkpoint.
+            Under a constant learning rate a higher cap ``steps`` continues the cached run of a
+            lower one on the same path (:func:`~amlab.models.uddm.train.continuable_run`)
+            instead of starting from step 0; the lower cap's entry stays as it was.
         use_cache: set False to train in memory without reading or writing the cache.
         greedy, grid_steps, noise_removal: the reverse process (see
             :class:`~amlab.models.uddm.reverse.ReverseProcessMemory`; ancestral by default).
@@ -103,13 +106,15 @@ class UDDM(ReverseProcessMemory):
     def _fit(self, patterns: torch.Tensor, *, generator: torch.Generator | None) -> None:
         config = self.train_config.replace(device=str(self.device))  # not part of the hash
         dcfg = config.resolve_denoiser(self.vocab_size, self.seq_len)
-        run_dir = None
+        run_dir = donor = None
         if self.use_cache:
             run_dir = cached_run_dir(cache_key(config.config_hash(), dcfg, patterns), self.cache_dir)
             try:
                 net, ckpt = load_denoiser(run_dir, self.device)
             except CheckpointError:
-                pass  # not cached yet (or a broken entry): train, resuming where possible
+                # Not cached yet (or a broken entry): train, from a lower cap's run if one
+                # lies on the same path, else from step 0.
+                donor = continuable_run(run_dir.parent, config, dcfg, patterns)
             else:
                 convergence = ckpt.meta.get("convergence") or {}
                 if ckpt.step == config.steps or convergence.get("stopped_by") == "rule":
@@ -118,12 +123,12 @@ class UDDM(ReverseProcessMemory):
                     return
         kwargs = dict(
             vocab_size=self.vocab_size, tokenizer=self.tokenizer, progress=self.progress,
-            val_seqs=self.held_out,
+            val_seqs=self.held_out, continue_from=donor,
         )
         try:
             result = train(config, patterns, out_dir=run_dir, **kwargs)
-        except CheckpointError:
-            result = train(config, patterns, out_dir=run_dir, resume=False, **kwargs)
+        except CheckpointError:  # a damaged entry (or donor): start afresh over it
+            result = train(config, patterns, out_dir=run_dir, resume=False, **{**kwargs, "continue_from": None})
         self.train_result = result
         self.convergence = result.convergence
         tok = self.tokenizer.to_dict() if self.tokenizer is not None else None

@@ -33,6 +33,7 @@ and ``micro_batch = b`` (which accumulates the two blocks' gradients).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import threading
@@ -53,6 +54,7 @@ from amlab._validation import as_tokens, check_positive_int
 from amlab.corruption import LogLinearSchedule
 from amlab.device import autocast, default_device, make_generator
 from amlab.models.uddm.checkpoint import (
+    META_FILE,
     CheckpointError,
     data_hash,
     has_checkpoint,
@@ -72,6 +74,7 @@ __all__ = [
     "TrainResult",
     "TrainingInterrupted",
     "derived_seed",
+    "continuable_run",
     "main",
     "input_token_probability",
     "train",
@@ -273,6 +276,7 @@ def train(
     resume: bool = True,
     progress: bool = True,
     data_source: dict[str, Any] | None = None,
+    continue_from: str | Path | None = None,
 ) -> TrainResult:
     """Train a denoiser on ``train_seqs`` with the continuous-time UDLM bound.
 
@@ -287,10 +291,15 @@ def train(
         out_dir: checkpoint directory (``checkpoint_every`` steps, at the end, and when
             SIGINT or SIGTERM stops the run; rank 0 only).
         resume: continue from the checkpoint in ``out_dir`` if there is one (it must come from
-            the same configuration and data); ``False`` starts afresh and overwrites it.
+            the same configuration and data, or from the same path at a lower cap: see
+            ``continue_from``); ``False`` starts afresh and overwrites it.
         progress: show a progress bar (rank 0 only).
         data_source: where ``train_seqs`` came from (:meth:`amlab.data.source.TextSource.to_dict`),
             stored in the checkpoint so that later commands rebuild the same sequences.
+        continue_from: the checkpoint directory of a shorter run on the same path (the same
+            :meth:`TrainConfig.trajectory_hash` and data, a lower or equal step) to start from
+            when ``out_dir`` holds no checkpoint (:func:`continuable_run` finds one in the
+            cache). It is only read; the continued run is saved in ``out_dir``.
 
     Raises:
         ValueError: bad sequences or configuration; :class:`CheckpointError` when the checkpoint
@@ -319,7 +328,10 @@ def train(
     world = _setup_world(config.device)
     try:
         with _private_rng(world.device):
-            return _run(config, dcfg, seqs, val, tokenizer, out_dir, resume, progress, world, data_source)
+            return _run(
+                config, dcfg, seqs, val, tokenizer, out_dir, resume, progress, world, data_source,
+                continue_from,
+            )
     finally:
         if world.owns_group:
             dist.destroy_process_group()
@@ -336,6 +348,7 @@ def _run(
     show: bool,
     world: _World,
     data_source: dict[str, Any] | None,
+    continue_from: str | Path | None,
 ) -> TrainResult:
     device = world.device
     micro = config.micro_batch or config.batch_size // world.size
@@ -367,7 +380,9 @@ def _run(
     schedule = LogLinearSchedule(config.schedule_eps)
     start = 0
     if out_dir is not None and resume and has_checkpoint(out_dir):
-        start = _resume(Path(out_dir), meta, model, ema, optimizer)
+        start = _resume(Path(out_dir), config, meta, model, ema, optimizer)
+    elif continue_from is not None:
+        start = _resume(Path(continue_from), config, meta, model, ema, optimizer)
     step = start
 
     def save() -> None:
@@ -489,6 +504,8 @@ def _run(
                 where = Path(out_dir) if out_dir is not None else None
                 raise TrainingInterrupted(step, stop.name or "a signal", where)
     flush()
+    if out_dir is not None and not has_checkpoint(out_dir):
+        save()  # continued from a run the rule had already stopped: nothing was trained here
     elapsed = time.perf_counter() - t0 - paused
     tokens = (step - start) * config.batch_size * length
     if world.size > 1:
@@ -508,17 +525,67 @@ def _run(
     )
 
 
+def _trajectory(train_config: Any) -> str | None:
+    """The trajectory hash of a checkpoint's stored training configuration (None if unreadable)."""
+    try:
+        return TrainConfig.from_dict(train_config).trajectory_hash()
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def continuable_run(root: str | Path, config: TrainConfig, dcfg: DenoiserConfig, seqs: torch.Tensor) -> Path | None:
+    """The checkpoint under ``root/*`` that ``config`` may continue from, or None.
+
+    A candidate trained the same network (``dcfg``) on the same sequences along the same path
+    (:meth:`TrainConfig.trajectory_hash`: with a constant learning rate, a run that differs
+    only in its cap ``steps``) and has taken at most ``config.steps`` steps; of several, the
+    one furthest along. Unreadable entries are skipped. Used by
+    :class:`~amlab.models.uddm.memory.UDDM` to let a larger cap start where a lower cap's
+    cached run ended, instead of from step 0.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    want = (data_hash(seqs), dcfg.to_dict(), config.trajectory_hash())
+    best: tuple[int, Path] | None = None
+    for record in root.glob(f"*/{META_FILE}"):
+        try:
+            meta = json.loads(record.read_text(encoding="utf-8"))
+            step = int(meta["step"])
+            have = (meta["data_hash"], meta["denoiser_config"], _trajectory(meta["train_config"]))
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        if have == want and step <= config.steps and (best is None or step > best[0]):
+            best = (step, record.parent)
+    return None if best is None else best[1]
+
+
 def _resume(
     directory: Path,
+    config: TrainConfig,
     meta: dict[str, Any],
     model: Denoiser,
     ema: Denoiser,
     optimizer: torch.optim.Optimizer,
 ) -> int:
-    """Load the checkpoint in ``directory`` into the fresh run; return its step."""
+    """Load the checkpoint in ``directory`` into the fresh run; return its step.
+
+    The checkpoint must come from the same configuration and data, or from a run on the same
+    path (:meth:`TrainConfig.trajectory_hash`) that has not passed ``config.steps``; a run its
+    cap had stopped then goes on under the new cap.
+    """
     ckpt = load_checkpoint(directory)
-    for key, what in (("config_hash", "configuration"), ("data_hash", "training data")):
-        if ckpt.meta.get(key) != meta[key]:
+    same_path = (
+        ckpt.meta.get("data_hash") == meta["data_hash"]
+        and _trajectory(ckpt.meta.get("train_config")) == config.trajectory_hash()
+    )
+    if same_path and ckpt.step > config.steps:
+        raise CheckpointError(
+            f"the checkpoint in {directory} is at step {ckpt.step}, past this run's cap of "
+            f"{config.steps} steps; use another out_dir, or resume=False to start afresh over it"
+        )
+    for key, what in (("data_hash", "training data"), ("config_hash", "configuration")):
+        if ckpt.meta.get(key) != meta[key] and not same_path:
             changed = _changed_settings(ckpt.meta.get("train_config", {}), meta["train_config"])
             if key == "data_hash" and ckpt.meta.get("n_train") != meta["n_train"]:
                 changed = f"n_train = {ckpt.meta.get('n_train')} (now {meta['n_train']})"
@@ -537,7 +604,10 @@ def _resume(
     except (KeyError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"the optimizer state in {directory} does not fit: {err}") from None
     meta["val_history"] = list(ckpt.meta.get("val_history", []))
-    meta["convergence"] = ckpt.meta.get("convergence")
+    convergence = ckpt.meta.get("convergence")
+    if convergence and convergence.get("stopped_by") == "cap" and ckpt.step < config.steps:
+        convergence = {**convergence, "stopped_by": None, "step": None}  # a higher cap now
+    meta["convergence"] = convergence
     return ckpt.step
 
 

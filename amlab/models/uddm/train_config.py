@@ -184,7 +184,22 @@ class TrainConfig:
 
     def config_hash(self) -> str:
         """Hash of the fields that determine the trained weights (not device or logging)."""
-        skip = set(_NOT_HASHED)
+        return self._hash(set())
+
+    def trajectory_hash(self) -> str:
+        """Hash of what fixes the training path step by step: :meth:`config_hash` without the
+        cap ``steps`` when the learning rate is constant.
+
+        Two runs with the same trajectory hash on the same data take the same steps up to the
+        smaller cap (the step counter is the whole random state, and neither a constant
+        learning rate, the warm start's ``x0_steps`` nor the convergence rule reads
+        ``steps``), so the longer run may continue from the shorter one's checkpoint. Under
+        the cosine schedule ``steps`` shapes every learning rate and stays in the hash.
+        """
+        return self._hash({"steps"} if self.lr_schedule == "constant" else set())
+
+    def _hash(self, also_skip: set[str]) -> str:
+        skip = set(_NOT_HASHED) | also_skip
         if not self.converge_every:
             skip |= set(_CONVERGENCE)
         if self.precision == "auto":  # added later too: only a chosen precision is hashed

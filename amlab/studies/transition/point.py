@@ -163,16 +163,22 @@ def _training(model: AssociativeMemory) -> dict[str, Any] | None:
     """A UDDM's budget: the step cap, the steps used, what stopped it and its NELBO curve.
 
     ``stopped_by`` is ``"rule"`` or ``"cap"`` under a convergence rule and ``"fixed"`` for a
-    fixed number of steps (curve empty then).
+    fixed number of steps (curve empty then). ``start_step`` is where this fit began training:
+    0 from scratch, the step of a resumed or continued checkpoint, ``steps_used`` when the
+    whole model came from the cache (so ``fit_seconds`` timed ``steps_used − start_step``
+    steps).
     """
     config = getattr(model, "train_config", None)
     if config is None:
         return None
     conv = getattr(model, "convergence", None)
-    if not conv:
-        return {"cap": config.steps, "steps_used": config.steps, "stopped_by": "fixed", "curve": []}
-    return {"cap": config.steps, "steps_used": conv["step"], "stopped_by": conv["stopped_by"],
-            "curve": conv["curve"]}
+    if conv:
+        out = {"cap": config.steps, "steps_used": conv["step"], "stopped_by": conv["stopped_by"],
+               "curve": conv["curve"]}
+    else:
+        out = {"cap": config.steps, "steps_used": config.steps, "stopped_by": "fixed", "curve": []}
+    result = getattr(model, "train_result", None)
+    return {**out, "start_step": out["steps_used"] if result is None else result.start_step}
 
 
 def _histogram(values: torch.Tensor, top: float) -> list[int]:

@@ -115,6 +115,8 @@ POINT_COLUMNS: dict[str, str] = {
     "fit_seconds": "time to fit (or load) the model", "eval_seconds": "time of the measurements",
     "step_cap": "UDDM training: the most optimizer steps allowed",
     "steps_used": "the optimizer steps the model was trained for",
+    "start_step": "the step this run's training began at (0: from scratch; a resumed or continued "
+    "checkpoint's step; steps_used: loaded whole from the cache); fit_seconds timed the steps after it",
     "stopped_by": "what ended training: rule (converged), cap (limited by its budget) or fixed (a set number of steps)",
     **{f"ngram{k}_test": f"held-out -ln p(x) / L of an order-{k} Witten-Bell n-gram fitted on the same N sequences"
        for k in NGRAM_ORDERS},
@@ -474,6 +476,7 @@ def point_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "hamming_mean": pr["hamming"]["mean"],
             "fit_seconds": p["fit_seconds"], "eval_seconds": p["eval_seconds"],
             "step_cap": training.get("cap"), "steps_used": training.get("steps_used"),
+            "start_step": training.get("start_step"),
             "stopped_by": training.get("stopped_by"), **ngram.get(p["n_train"], {}),
         }
         out.append({c: row.get(c) for c in POINT_COLUMNS})
