@@ -75,7 +75,7 @@ def sweep_command(
     n_generated: int = typer.Option(32, "--n-generated", help="Sequences generated for the probe."),
     ts: str = typer.Option("0.05,0.1,0.25,0.5,1.0", "--ts", help="Corruption levels of the recovery test."),
     t_ref: float = typer.Option(0.1, "--t-ref", help="The level of the verdict and of the N* estimates."),
-    steps: int = typer.Option(1000, "--steps", help="UDDM training steps (the same for every N)."),
+    steps: int = typer.Option(1000, "--steps", help="UDDM training steps (the same for every N); the cap under --converge-every. With --lr-schedule constant and a fixed --x0-steps a higher cap continues the cached runs of a lower one."),
     batch_size: int = typer.Option(64, "--batch-size", help="UDDM training batch."),
     lr: float = typer.Option(2e-3, "--lr", help="UDDM peak learning rate."),
     x0_steps: Optional[int] = typer.Option(
