@@ -52,6 +52,7 @@ __all__ = [
     "has_checkpoint",
     "load_checkpoint",
     "load_denoiser",
+    "read_meta",
     "restore_module",
     "save_checkpoint",
     "stable_hash",
@@ -209,7 +210,10 @@ def has_checkpoint(directory: str | Path) -> bool:
     return (Path(directory) / META_FILE).is_file()
 
 
-def _read_meta(directory: Path) -> dict[str, Any]:
+def read_meta(directory: str | Path) -> dict[str, Any]:
+    """The checkpoint record (``checkpoint.json``) in ``directory``, checked but without its
+    tensors; :class:`CheckpointError` when it is missing, not JSON or not an amlab checkpoint."""
+    directory = Path(directory)
     path = directory / META_FILE
     if not path.is_file():
         what = "directory" if directory.is_dir() else "path"
@@ -251,7 +255,7 @@ def load_checkpoint(
         CheckpointError: no checkpoint there, invalid JSON, a missing or damaged state file.
     """
     directory = Path(directory)
-    meta = _read_meta(directory)
+    meta = read_meta(directory)
     try:
         denoiser_config = DenoiserConfig.from_dict(meta["denoiser_config"])
     except (TypeError, ValueError) as err:

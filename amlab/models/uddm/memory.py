@@ -123,12 +123,12 @@ class UDDM(ReverseProcessMemory):
                     return
         kwargs = dict(
             vocab_size=self.vocab_size, tokenizer=self.tokenizer, progress=self.progress,
-            val_seqs=self.held_out, continue_from=donor,
+            val_seqs=self.held_out,
         )
         try:
-            result = train(config, patterns, out_dir=run_dir, **kwargs)
+            result = train(config, patterns, out_dir=run_dir, continue_from=donor, **kwargs)
         except CheckpointError:  # a damaged entry (or donor): start afresh over it
-            result = train(config, patterns, out_dir=run_dir, resume=False, **{**kwargs, "continue_from": None})
+            result = train(config, patterns, out_dir=run_dir, resume=False, **kwargs)
         self.train_result = result
         self.convergence = result.convergence
         tok = self.tokenizer.to_dict() if self.tokenizer is not None else None

@@ -33,7 +33,6 @@ and ``micro_batch = b`` (which accumulates the two blocks' gradients).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import threading
@@ -59,6 +58,7 @@ from amlab.models.uddm.checkpoint import (
     data_hash,
     has_checkpoint,
     load_checkpoint,
+    read_meta,
     restore_module,
     save_checkpoint,
 )
@@ -550,10 +550,10 @@ def continuable_run(root: str | Path, config: TrainConfig, dcfg: DenoiserConfig,
     best: tuple[int, Path] | None = None
     for record in root.glob(f"*/{META_FILE}"):
         try:
-            meta = json.loads(record.read_text(encoding="utf-8"))
+            meta = read_meta(record.parent)
             step = int(meta["step"])
             have = (meta["data_hash"], meta["denoiser_config"], _trajectory(meta["train_config"]))
-        except (OSError, ValueError, TypeError, KeyError):
+        except (CheckpointError, OSError, ValueError, TypeError, KeyError):
             continue
         if have == want and step <= config.steps and (best is None or step > best[0]):
             best = (step, record.parent)
