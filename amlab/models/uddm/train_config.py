@@ -78,8 +78,8 @@ class TrainConfig:
         converge_seqs: sequences of the rule's fixed training (and held-out) batch.
         precision: the arithmetic of the training steps (:data:`amlab.device.PRECISIONS`):
             ``"auto"`` (bf16 autocast on CUDA, fp32 on the CPU), ``"fp32"`` or ``"bf16"``
-            (autocast on either device; on a CPU with native bf16 it trains ≈1.2× faster,
-            see ``benchmarks/train_throughput.py``). Validation and the samplers are unaffected.
+            (autocast on either device; on a CPU with native bf16 the toy trains ≈1.07× and
+            ``tiny`` 1.1–1.4× faster, see ``benchmarks/train_throughput.py``). Validation and the samplers are unaffected.
     """
 
     denoiser: str | DenoiserConfig = "toy"
